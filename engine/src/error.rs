@@ -1,0 +1,90 @@
+//! The engine's errors. Bytes from a client or from disk are operating errors
+//! and come back as values; a broken internal invariant is a bug and asserts.
+//!
+//! `Error` is `Clone` because one failed write or fsync is reported to every
+//! append that was waiting on it.
+
+use std::path::PathBuf;
+
+use crate::offset::Offset;
+
+/// Why a record batch was refused. Each variant carries what a caller needs to
+/// pick a Kafka error code (see `server/src/error_code.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("record batch truncated: need {needed} bytes, have {available}")]
+    Truncated { needed: usize, available: usize },
+    #[error("batchLength {batch_length} is impossible")]
+    BatchLengthInvalid { batch_length: i32 },
+    #[error("record batch of {bytes} bytes exceeds the limit of {max}")]
+    TooLarge { bytes: usize, max: usize },
+    #[error("unsupported record batch magic {magic}")]
+    UnsupportedMagic { magic: i8 },
+    #[error("CRC mismatch in batch at base offset {base_offset}: stored {expected:#010x}, computed {actual:#010x}")]
+    CrcMismatch {
+        base_offset: i64,
+        expected: u32,
+        actual: u32,
+    },
+    #[error("record count {count} does not match lastOffsetDelta {last_offset_delta}")]
+    RecordCountInvalid { count: i32, last_offset_delta: i32 },
+    #[error("unknown compression codec {codec}")]
+    CompressionInvalid { codec: u8 },
+    #[error("record {index} is malformed: {reason}")]
+    RecordMalformed { index: usize, reason: &'static str },
+    #[error("control and transactional batches are not accepted yet")]
+    TransactionalUnsupported,
+    #[error("no record batch in the request")]
+    Empty,
+}
+
+/// An I/O failure, with the operation and the file it concerned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{op} {path}: {message}")]
+pub struct IoError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    pub kind: std::io::ErrorKind,
+    pub raw_os_error: Option<i32>,
+    pub message: String,
+}
+
+impl IoError {
+    pub fn new(op: &'static str, path: impl Into<PathBuf>, error: &std::io::Error) -> IoError {
+        IoError {
+            op,
+            path: path.into(),
+            kind: error.kind(),
+            raw_os_error: error.raw_os_error(),
+            message: error.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("offset {requested} is outside the log [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        requested: Offset,
+        log_start_offset: Offset,
+        log_end_offset: Offset,
+    },
+    #[error("invalid log configuration {key}: {reason}")]
+    Config { key: &'static str, reason: String },
+    #[error("corrupt {what} in {path}: {reason}")]
+    Corrupt {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error("the log is closed")]
+    Closed,
+    #[error("the log is offline after an earlier I/O error: {0}")]
+    Offline(IoError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,74 @@
+//! Every bound the engine enforces, in one place, named `*_max` / `*_min` with units.
+//!
+//! A length that arrives from a client or from disk is checked against one of
+//! these before it decides how much memory to touch.
+
+/// Size of the fixed record-batch v2 header (baseOffset .. recordsCount).
+pub const BATCH_HEADER_BYTES: usize = 61;
+
+/// `batchLength` counts from `partitionLeaderEpoch`: everything after the first 12 bytes.
+pub const BATCH_LENGTH_OFFSET_BYTES: usize = 12;
+
+/// Smallest possible encoded record: length, attributes, timestampDelta,
+/// offsetDelta, keyLength, valueLength and headerCount, one byte each.
+pub const RECORD_BYTES_MIN: usize = 7;
+
+/// Hard ceiling for one record batch, whatever `max.message.bytes` says.
+pub const BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Kafka's default `message.max.bytes` (1 MiB plus the v2 batch overhead).
+pub const MESSAGE_BYTES_DEFAULT: usize = 1_048_588;
+
+/// Segment positions are stored as u32 in the offset index, like Kafka's.
+pub const SEGMENT_BYTES_MAX: u64 = i32::MAX as u64;
+
+/// A segment must hold at least one maximal batch plus headroom.
+pub const SEGMENT_BYTES_MIN: u64 = 4096;
+
+/// Kafka's default `segment.bytes`.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+
+/// Offsets inside a segment are stored relative to its base as u32.
+pub const SEGMENT_RELATIVE_OFFSET_MAX: i64 = i32::MAX as i64;
+
+/// Direct I/O alignment: file positions and lengths of every write.
+pub const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
+
+/// One in-memory write chunk; a full chunk is written without a copy.
+pub const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Segment files grow by fallocate in steps of this many bytes.
+pub const PREALLOCATE_STEP_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Appended bytes that may wait for the writer before `append` waits too.
+pub const PENDING_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// Written bytes a partition keeps in memory to serve tailing readers.
+pub const TAIL_CACHE_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
+
+/// Kafka's `index.interval.bytes` default.
+pub const INDEX_INTERVAL_BYTES_DEFAULT: u64 = 4096;
+
+/// Size of one `.index` entry: relative offset (u32) + position (u32).
+pub const OFFSET_INDEX_ENTRY_BYTES: usize = 8;
+
+/// Size of one `.timeindex` entry: timestamp (i64) + relative offset (u32).
+pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
+
+/// Bytes read per step when recovery or a reader scans a segment.
+pub const SCAN_READ_BYTES: usize = 1024 * 1024;
+
+const _: () = assert!(WRITE_CHUNK_BYTES as u64 % DIRECT_IO_ALIGN_BYTES == 0);
+const _: () = assert!(PREALLOCATE_STEP_BYTES % DIRECT_IO_ALIGN_BYTES == 0);
+const _: () = assert!(BATCH_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
+const _: () = assert!(SCAN_READ_BYTES as u64 % DIRECT_IO_ALIGN_BYTES == 0);
+
+/// Rounds `value` down to the direct-I/O alignment.
+pub const fn align_down(value: u64) -> u64 {
+    value & !(DIRECT_IO_ALIGN_BYTES - 1)
+}
+
+/// Rounds `value` up to the direct-I/O alignment.
+pub const fn align_up(value: u64) -> u64 {
+    align_down(value + DIRECT_IO_ALIGN_BYTES - 1)
+}

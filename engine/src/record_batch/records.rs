@@ -1,0 +1,207 @@
+//! The records inside an uncompressed v2 batch, decoded lazily and in place.
+//!
+//! ```text
+//! record: length varint | attributes i8 | timestampDelta varlong |
+//!         offsetDelta varint | keyLength varint | key | valueLength varint |
+//!         value | headerCount varint | headers
+//! header: keyLength varint | key | valueLength varint | value
+//! ```
+//! A length of -1 means null. Every length is checked against the bytes of
+//! the enclosing record before it is used.
+
+use super::varint;
+use crate::error::BatchError;
+use crate::offset::{Offset, TimestampMs};
+
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    pub offset: Offset,
+    pub timestamp: TimestampMs,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    headers_count: i32,
+    headers_bytes: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeaderView<'a> {
+    pub key: &'a [u8],
+    pub value: Option<&'a [u8]>,
+}
+
+pub struct Records<'a> {
+    remaining: &'a [u8],
+    count_left: i32,
+    index: usize,
+    base_offset: Offset,
+    base_timestamp: TimestampMs,
+    failed: bool,
+}
+
+impl<'a> Records<'a> {
+    pub(super) fn new(
+        bytes: &'a [u8],
+        count: i32,
+        base_offset: Offset,
+        base_timestamp: TimestampMs,
+    ) -> Records<'a> {
+        Records {
+            remaining: bytes,
+            count_left: count,
+            index: 0,
+            base_offset,
+            base_timestamp,
+            failed: false,
+        }
+    }
+
+    /// Bytes after the records read so far.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.remaining
+    }
+
+    fn malformed(&mut self, reason: &'static str) -> Option<Result<RecordView<'a>, BatchError>> {
+        self.failed = true;
+        Some(Err(BatchError::RecordMalformed {
+            index: self.index,
+            reason,
+        }))
+    }
+}
+
+/// A cursor over one record's bytes.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn varint(&mut self) -> Option<i32> {
+        let (value, used) = varint::decode_i32(self.bytes)?;
+        self.bytes = &self.bytes[used..];
+        Some(value)
+    }
+
+    fn varlong(&mut self) -> Option<i64> {
+        let (value, used) = varint::decode_i64(self.bytes)?;
+        self.bytes = &self.bytes[used..];
+        Some(value)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        let (&first, rest) = self.bytes.split_first()?;
+        self.bytes = rest;
+        Some(first)
+    }
+
+    /// A length-prefixed byte string; -1 is null.
+    fn nullable_bytes(&mut self) -> Option<Option<&'a [u8]>> {
+        let length = self.varint()?;
+        if length == -1 {
+            return Some(None);
+        }
+        let length = usize::try_from(length).ok()?;
+        if length > self.bytes.len() {
+            return None;
+        }
+        let (taken, rest) = self.bytes.split_at(length);
+        self.bytes = rest;
+        Some(Some(taken))
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<RecordView<'a>, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.count_left <= 0 {
+            return None;
+        }
+        let mut outer = Cursor {
+            bytes: self.remaining,
+        };
+        let Some(length) = outer.varint() else {
+            return self.malformed("record length varint");
+        };
+        let Ok(length) = usize::try_from(length) else {
+            return self.malformed("negative record length");
+        };
+        if length > outer.bytes.len() {
+            return self.malformed("record length past the end of the batch");
+        }
+        let (body, rest) = outer.bytes.split_at(length);
+        let mut cursor = Cursor { bytes: body };
+        let parsed = (|| {
+            let _attributes = cursor.byte()?;
+            let timestamp_delta = cursor.varlong()?;
+            let offset_delta = cursor.varint()?;
+            let key = cursor.nullable_bytes()?;
+            let value = cursor.nullable_bytes()?;
+            let headers_count = cursor.varint()?;
+            Some((timestamp_delta, offset_delta, key, value, headers_count))
+        })();
+        let Some((timestamp_delta, offset_delta, key, value, headers_count)) = parsed else {
+            return self.malformed("record fields overrun the record length");
+        };
+        if headers_count < 0 || headers_count as usize > cursor.bytes.len() / 2 {
+            return self.malformed("impossible header count");
+        }
+        self.remaining = rest;
+        self.count_left -= 1;
+        self.index += 1;
+        Some(Ok(RecordView {
+            offset_delta,
+            timestamp_delta,
+            offset: self.base_offset.plus(i64::from(offset_delta)),
+            timestamp: TimestampMs(self.base_timestamp.0.wrapping_add(timestamp_delta)),
+            key,
+            value,
+            headers_count,
+            headers_bytes: cursor.bytes,
+        }))
+    }
+}
+
+impl<'a> RecordView<'a> {
+    /// The record's headers; the last item is an error if they are malformed
+    /// or do not fill the record exactly.
+    pub fn headers(&self) -> impl Iterator<Item = Result<RecordHeaderView<'a>, BatchError>> + 'a {
+        let mut cursor = Cursor {
+            bytes: self.headers_bytes,
+        };
+        let mut left = self.headers_count;
+        let mut done = false;
+        std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            if left == 0 {
+                done = true;
+                if cursor.bytes.is_empty() {
+                    return None;
+                }
+                return Some(Err(BatchError::RecordMalformed {
+                    index: 0,
+                    reason: "bytes left after the record's headers",
+                }));
+            }
+            left -= 1;
+            let header = (|| {
+                let key = cursor.nullable_bytes()??;
+                let value = cursor.nullable_bytes()?;
+                Some(RecordHeaderView { key, value })
+            })();
+            match header {
+                Some(header) => Some(Ok(header)),
+                None => {
+                    done = true;
+                    Some(Err(BatchError::RecordMalformed {
+                        index: 0,
+                        reason: "record header malformed",
+                    }))
+                }
+            }
+        })
+    }
+}
