@@ -96,7 +96,10 @@ fn truncations_are_reported_not_panicked() {
     let bytes = one_record_batch();
     for length in 0..bytes.len() {
         let error = RecordBatch::parse(&bytes[..length], Validation::Client).unwrap_err();
-        assert!(matches!(error, BatchError::Truncated { .. }), "{length}: {error:?}");
+        assert!(
+            matches!(error, BatchError::Truncated { .. }),
+            "{length}: {error:?}"
+        );
     }
 }
 

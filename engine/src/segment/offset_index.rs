@@ -152,8 +152,14 @@ mod tests {
         assert_eq!(parsed, index);
         assert_eq!(parsed.lookup(Offset(99)), (Offset(100), FilePosition(0)));
         assert_eq!(parsed.lookup(Offset(149)), (Offset(100), FilePosition(0)));
-        assert_eq!(parsed.lookup(Offset(150)), (Offset(150), FilePosition(4096)));
-        assert_eq!(parsed.lookup(Offset(9999)), (Offset(150), FilePosition(4096)));
+        assert_eq!(
+            parsed.lookup(Offset(150)),
+            (Offset(150), FilePosition(4096))
+        );
+        assert_eq!(
+            parsed.lookup(Offset(9999)),
+            (Offset(150), FilePosition(4096))
+        );
     }
 
     #[test]

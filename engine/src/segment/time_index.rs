@@ -28,7 +28,11 @@ impl TimeIndex {
     }
 
     /// Reads a time index file's bytes; `next_offset` bounds the offsets.
-    pub fn parse(base_offset: Offset, bytes: &[u8], next_offset: Offset) -> Result<Self, IndexError> {
+    pub fn parse(
+        base_offset: Offset,
+        bytes: &[u8],
+        next_offset: Offset,
+    ) -> Result<Self, IndexError> {
         if bytes.len() % TIME_INDEX_ENTRY_BYTES != 0 {
             return Err(IndexError::Length {
                 length: bytes.len(),

@@ -1,0 +1,434 @@
+//! A partition's log: an ordered list of segments, the last one active.
+//!
+//! Concurrency contract: a `PartitionLog` belongs to one shard (one glommio
+//! executor thread) and is `!Send`. Appends take `&self` and run their
+//! in-memory part without awaiting, so concurrent appends on the shard get
+//! offsets in the order they arrive. A per-partition writer task (see
+//! `writer.rs`) puts appended bytes on disk with direct I/O and runs the
+//! fdatasyncs; appenders wait on it through one-shot channels.
+//!
+//! Offsets, each with what it guarantees:
+//! ```text
+//!   log_start_offset <= flushed_offset <= written_offset <= log_end_offset
+//!   flushed_offset:  every batch below it is fdatasync'ed (survives power loss)
+//!   written_offset:  every batch below it is in the file (survives kill -9);
+//!                    this is the high watermark readers see
+//!   log_end_offset:  the next offset to assign (appended to memory)
+//! ```
+
+mod read;
+mod recovery;
+mod retention;
+pub use retention::RetentionOutcome;
+mod segment_state;
+mod tail;
+mod writer;
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use futures_channel::oneshot;
+
+pub use read::{ReadChunk, ReadResult};
+pub use segment_state::SegmentFile;
+
+use crate::config::LogConfig;
+use crate::error::{BatchError, Error, IoError, Result};
+use crate::io::{DirectFile, Signal};
+use crate::limits::{PENDING_BYTES_MAX, SEGMENT_RELATIVE_OFFSET_MAX};
+use crate::offset::{Offset, TimestampMs};
+use crate::record_batch::{
+    peek_batch_size, stamp, AppendStamp, Batches, RecordBatch, TimestampType, Validation,
+};
+use segment_state::{Phase, Segment};
+
+/// File names inside a partition directory besides the segments.
+pub(crate) const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
+pub(crate) const RECOVERY_POINT_FILE: &str = "recovery-point";
+pub(crate) const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: Offset,
+    pub last_offset: Offset,
+    /// Set when the log stamps LogAppendTime.
+    pub log_append_time: Option<TimestampMs>,
+    pub log_start_offset: Offset,
+    pub records: u64,
+}
+
+impl AppendInfo {
+    pub fn next_offset(&self) -> Offset {
+        self.last_offset.next()
+    }
+}
+
+struct Waiter {
+    offset: Offset,
+    sender: oneshot::Sender<Result<()>>,
+}
+
+pub(crate) struct State {
+    segments: Vec<Segment>,
+    log_start_offset: Offset,
+    log_end_offset: Offset,
+    written_offset: Offset,
+    flushed_offset: Offset,
+    flush_requested: Offset,
+    unflushed_records: u64,
+    last_flush: Instant,
+    write_waiters: Vec<Waiter>,
+    flush_waiters: Vec<Waiter>,
+    failure: Option<IoError>,
+    closing: bool,
+    closed: bool,
+    fdatasyncs: u64,
+}
+
+impl State {
+    fn check_usable(&self) -> Result<()> {
+        if let Some(failure) = &self.failure {
+            return Err(Error::Offline(failure.clone()));
+        }
+        if self.closing || self.closed {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .expect("a log always has an active segment")
+    }
+
+    fn segment_mut(&mut self, base_offset: Offset) -> Option<&mut Segment> {
+        self.segments
+            .iter_mut()
+            .find(|segment| segment.base_offset == base_offset)
+    }
+
+    fn pending_bytes(&self) -> u64 {
+        self.segments.iter().map(Segment::pending_bytes).sum()
+    }
+
+    /// Rolls to a new active segment if this batch would not fit, the
+    /// segment is older than `segment.ms`, or relative offsets would overflow.
+    fn maybe_roll(&mut self, batch_bytes: u64, records: i64, now: TimestampMs, config: &LogConfig) {
+        let log_end_offset = self.log_end_offset;
+        let active = self.active_mut();
+        if active.size == 0 {
+            return;
+        }
+        let full = active.size + batch_bytes > config.segment_bytes;
+        let old = config
+            .segment_ms
+            .is_some_and(|segment_ms| now.0 - active.roll_base_ms >= segment_ms as i64);
+        let relative_overflow =
+            log_end_offset.0 + records - 1 - active.base_offset.0 > SEGMENT_RELATIVE_OFFSET_MAX;
+        if full || old || relative_overflow {
+            active.phase = Phase::Sealing;
+            self.segments.push(Segment::new_active(log_end_offset, now));
+        }
+    }
+
+    fn complete_waiters(&mut self) {
+        let written = self.written_offset;
+        let flushed = self.flushed_offset;
+        complete(&mut self.write_waiters, |offset| offset <= written);
+        complete(&mut self.flush_waiters, |offset| offset <= flushed);
+    }
+
+    fn fail(&mut self, error: IoError) {
+        self.failure = Some(error.clone());
+        for waiter in self
+            .write_waiters
+            .drain(..)
+            .chain(self.flush_waiters.drain(..))
+        {
+            let _ = waiter.sender.send(Err(Error::Offline(error.clone())));
+        }
+    }
+}
+
+fn complete(waiters: &mut Vec<Waiter>, done: impl Fn(Offset) -> bool) {
+    let mut index = 0;
+    while index < waiters.len() {
+        if done(waiters[index].offset) {
+            let waiter = waiters.swap_remove(index);
+            let _ = waiter.sender.send(Ok(()));
+        } else {
+            index += 1;
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    dir: PathBuf,
+    config: RefCell<LogConfig>,
+    state: RefCell<State>,
+    signal: Rc<Signal>,
+    alloc: DirectFile,
+    leader_epoch: Cell<i32>,
+    writer_exited: RefCell<Option<oneshot::Receiver<()>>>,
+}
+
+/// One partition's log. See the module documentation for the contract.
+pub struct PartitionLog {
+    shared: Rc<Shared>,
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, recovering it if the last
+    /// shutdown was not clean, and starts its writer task.
+    pub async fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionLog> {
+        config.validate()?;
+        recovery::open(dir.as_ref(), config).await
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.shared.config.borrow().clone()
+    }
+
+    /// Changes the settings; they apply from the next append, flush or
+    /// retention pass.
+    pub fn set_config(&self, config: LogConfig) -> Result<()> {
+        config.validate()?;
+        *self.shared.config.borrow_mut() = config;
+        self.shared.signal.raise();
+        Ok(())
+    }
+
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.shared.leader_epoch.set(epoch);
+    }
+
+    pub fn log_start_offset(&self) -> Offset {
+        self.shared.state.borrow().log_start_offset
+    }
+
+    /// The next offset to be assigned.
+    pub fn log_end_offset(&self) -> Offset {
+        self.shared.state.borrow().log_end_offset
+    }
+
+    /// Readers see offsets below this: every one of them is in the file.
+    pub fn high_watermark(&self) -> Offset {
+        self.shared.state.borrow().written_offset
+    }
+
+    /// Without transactions, the last stable offset is the high watermark.
+    pub fn last_stable_offset(&self) -> Offset {
+        self.high_watermark()
+    }
+
+    /// Every offset below this has been fdatasync'ed.
+    pub fn flushed_offset(&self) -> Offset {
+        self.shared.state.borrow().flushed_offset
+    }
+
+    /// Bytes in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        let state = self.shared.state.borrow();
+        state.segments.iter().map(|segment| segment.size).sum()
+    }
+
+    /// fdatasync calls made by this log since it was opened.
+    pub fn fdatasync_count(&self) -> u64 {
+        self.shared.state.borrow().fdatasyncs
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.shared.state.borrow().segments.len()
+    }
+
+    /// The base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<Offset> {
+        let state = self.shared.state.borrow();
+        state
+            .segments
+            .iter()
+            .map(|segment| segment.base_offset)
+            .collect()
+    }
+
+    /// Appends and returns once the batches are written to the segment file
+    /// (they survive a crash of the process, not yet a power loss).
+    pub async fn append(&self, records: &mut [u8]) -> Result<AppendInfo> {
+        self.wait_for_room().await?;
+        let info = self.append_nowait(records)?;
+        self.wait_written(info.next_offset()).await?;
+        Ok(info)
+    }
+
+    /// Appends and returns only after an fdatasync covers the batches.
+    /// Concurrent durable appends share one fdatasync (group commit).
+    pub async fn append_durable(&self, records: &mut [u8]) -> Result<AppendInfo> {
+        self.wait_for_room().await?;
+        let info = self.append_nowait(records)?;
+        self.wait_flushed(info.next_offset()).await?;
+        Ok(info)
+    }
+
+    /// The synchronous part of an append: validates every batch in
+    /// `records` (all or nothing), assigns offsets by rewriting the batches
+    /// in place, and queues them for the writer. Returns before any I/O.
+    pub fn append_nowait(&self, records: &mut [u8]) -> Result<AppendInfo> {
+        let config = self.shared.config.borrow();
+        let mut state = self.shared.state.borrow_mut();
+        state.check_usable()?;
+        let mut total_records: u64 = 0;
+        for batch in Batches::new(records, Validation::Client) {
+            let batch = batch?;
+            if batch.size() > config.max_message_bytes {
+                return Err(BatchError::TooLarge {
+                    bytes: batch.size(),
+                    max: config.max_message_bytes,
+                }
+                .into());
+            }
+            total_records += batch.records_count() as u64;
+        }
+        if total_records == 0 {
+            return Err(BatchError::Empty.into());
+        }
+        let now = TimestampMs::now();
+        let log_append_time =
+            (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
+        let base_offset = state.log_end_offset;
+        let mut position = 0;
+        while position < records.len() {
+            let size = match peek_batch_size(&records[position..]) {
+                Some(Ok(size)) => size,
+                _ => unreachable!("validated above"),
+            };
+            let bytes = &mut records[position..position + size];
+            let count = RecordBatch::parse(bytes, Validation::Stored)?.records_count();
+            state.maybe_roll(size as u64, i64::from(count), now, &config);
+            let batch_base = state.log_end_offset;
+            stamp(
+                bytes,
+                AppendStamp {
+                    base_offset: batch_base,
+                    partition_leader_epoch: self.shared.leader_epoch.get(),
+                    log_append_time,
+                },
+            )?;
+            let batch = RecordBatch::parse(bytes, Validation::Stored)?;
+            let next_offset = batch.next_offset();
+            let max_timestamp = batch.max_timestamp();
+            let active = state.active_mut();
+            let segment_position = active.size;
+            active.index_batch(
+                segment_position,
+                batch_base,
+                next_offset,
+                size as u64,
+                max_timestamp,
+                config.index_interval_bytes,
+            );
+            active
+                .tail
+                .append(&self.shared.alloc, segment_position, batch.as_bytes());
+            active.size += size as u64;
+            state.log_end_offset = next_offset;
+            position += size;
+        }
+        state.unflushed_records += total_records;
+        if config
+            .flush_messages
+            .is_some_and(|limit| state.unflushed_records >= limit)
+        {
+            state.flush_requested = state.log_end_offset;
+        }
+        let info = AppendInfo {
+            base_offset,
+            last_offset: Offset(state.log_end_offset.0 - 1),
+            log_append_time,
+            log_start_offset: state.log_start_offset,
+            records: total_records,
+        };
+        self.shared.signal.raise();
+        Ok(info)
+    }
+
+    /// Waits until every offset below `offset` is in the file.
+    pub async fn wait_written(&self, offset: Offset) -> Result<()> {
+        let receiver = {
+            let mut state = self.shared.state.borrow_mut();
+            if let Some(failure) = &state.failure {
+                return Err(Error::Offline(failure.clone()));
+            }
+            if state.written_offset >= offset {
+                return Ok(());
+            }
+            let (sender, receiver) = oneshot::channel();
+            state.write_waiters.push(Waiter { offset, sender });
+            receiver
+        };
+        self.shared.signal.raise();
+        receiver.await.unwrap_or(Err(Error::Closed))
+    }
+
+    /// Waits until every offset below `offset` is fdatasync'ed.
+    pub async fn wait_flushed(&self, offset: Offset) -> Result<()> {
+        let receiver = {
+            let mut state = self.shared.state.borrow_mut();
+            if let Some(failure) = &state.failure {
+                return Err(Error::Offline(failure.clone()));
+            }
+            if state.flushed_offset >= offset {
+                return Ok(());
+            }
+            state.flush_requested = state.flush_requested.max(offset);
+            let (sender, receiver) = oneshot::channel();
+            state.flush_waiters.push(Waiter { offset, sender });
+            receiver
+        };
+        self.shared.signal.raise();
+        receiver.await.unwrap_or(Err(Error::Closed))
+    }
+
+    /// Flushes everything appended so far.
+    pub async fn flush(&self) -> Result<()> {
+        let end = self.log_end_offset();
+        self.wait_flushed(end).await
+    }
+
+    /// Backpressure: waits while too many appended bytes wait for the writer.
+    async fn wait_for_room(&self) -> Result<()> {
+        loop {
+            let (pending, end) = {
+                let state = self.shared.state.borrow();
+                state.check_usable()?;
+                (state.pending_bytes(), state.log_end_offset)
+            };
+            if pending <= PENDING_BYTES_MAX {
+                return Ok(());
+            }
+            self.wait_written(end).await?;
+        }
+    }
+
+    /// Flushes, seals the active segment's files to their logical size,
+    /// writes its indexes and leaves a clean-shutdown marker, so the next
+    /// open skips recovery.
+    pub async fn close(self) -> Result<()> {
+        self.flush().await?;
+        recovery::close(&self.shared).await
+    }
+}
+
+impl Drop for PartitionLog {
+    fn drop(&mut self) {
+        self.shared.state.borrow_mut().closing = true;
+        self.shared.signal.raise();
+    }
+}

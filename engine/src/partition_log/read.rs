@@ -1,0 +1,370 @@
+//! Reads: where the bytes for an offset are, as file ranges for sendfile
+//! plus in-memory bytes for what is not final on disk; and the offset for a
+//! timestamp.
+//!
+//! A read never holds a borrow of the log state across an await: each step
+//! borrows, looks and lets go. Memory only shrinks from the front, and what
+//! leaves memory is final on disk, so a position found in the file stays valid.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::segment_state::SegmentFile;
+use super::PartitionLog;
+use crate::error::{Error, Result};
+use crate::limits::BATCH_HEADER_BYTES;
+use crate::offset::{FilePosition, Offset, TimestampMs};
+use crate::record_batch::{
+    peek_batch_size, Compression, RecordBatch, RecordBatchHeader, Validation,
+};
+
+/// One piece of a read, in order.
+#[derive(Clone)]
+pub enum ReadChunk {
+    /// Bytes in a segment file whose pages are final: send them with sendfile.
+    File {
+        file: Rc<SegmentFile>,
+        position: FilePosition,
+        len: u64,
+    },
+    /// Bytes served from memory (not yet final on disk, or cached).
+    Memory(Bytes),
+}
+
+impl ReadChunk {
+    pub fn len(&self) -> u64 {
+        match self {
+            ReadChunk::File { len, .. } => *len,
+            ReadChunk::Memory(bytes) => bytes.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub struct ReadResult {
+    pub chunks: Vec<ReadChunk>,
+    pub high_watermark: Offset,
+    pub log_start_offset: Offset,
+    pub last_stable_offset: Offset,
+}
+
+impl ReadResult {
+    pub fn len(&self) -> u64 {
+        self.chunks.iter().map(ReadChunk::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Gathers the bytes (blocking reads of the file parts): for tests and
+    /// tools. A broker sends the file parts with sendfile instead.
+    pub fn to_vec_blocking(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.len() as usize);
+        for chunk in &self.chunks {
+            match chunk {
+                ReadChunk::File {
+                    file,
+                    position,
+                    len,
+                } => out.extend_from_slice(&file.read_range_blocking(*position, *len as usize)?),
+                ReadChunk::Memory(bytes) => out.extend_from_slice(bytes),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The facts about a batch a scan needs, read from its header.
+#[derive(Debug, Clone, Copy)]
+struct BatchMeta {
+    position: u64,
+    size: u64,
+    base_offset: Offset,
+    next_offset: Offset,
+    max_timestamp: TimestampMs,
+    compressed: bool,
+}
+
+/// Where a segment's bytes are and how far readers may go.
+struct SegmentView {
+    base_offset: Offset,
+    file: Option<Rc<SegmentFile>>,
+    readable_size: u64,
+    readable_next_offset: Offset,
+}
+
+impl PartitionLog {
+    /// Reads from `start` up to about `max_bytes`, within one segment. The
+    /// first batch is returned whole even when larger than `max_bytes`
+    /// (KIP-74); the last may be cut, as Kafka does.
+    pub async fn read(&self, start: Offset, max_bytes: u64) -> Result<ReadResult> {
+        let (view, scan_from, high_watermark, log_start_offset) = {
+            let state = self.shared.state.borrow();
+            let high_watermark = state.written_offset;
+            if start < state.log_start_offset || start > high_watermark {
+                return Err(Error::OffsetOutOfRange {
+                    requested: start,
+                    log_start_offset: state.log_start_offset,
+                    log_end_offset: high_watermark,
+                });
+            }
+            let mut result = ReadResult {
+                chunks: Vec::new(),
+                high_watermark,
+                log_start_offset: state.log_start_offset,
+                last_stable_offset: high_watermark,
+            };
+            if start == high_watermark {
+                return Ok(result);
+            }
+            let Some(segment) = state.segments.iter().rev().find(|segment| {
+                segment.base_offset <= start && start < segment.written_next_offset
+            }) else {
+                result.high_watermark = high_watermark;
+                return Ok(result);
+            };
+            let (_, position) = segment.offset_index.lookup(start);
+            let view = SegmentView {
+                base_offset: segment.base_offset,
+                file: segment.file.clone(),
+                readable_size: segment.written_size,
+                readable_next_offset: segment.written_next_offset,
+            };
+            (view, position.0, high_watermark, state.log_start_offset)
+        };
+        let first = self
+            .scan(&view, scan_from, |meta| meta.next_offset > start)
+            .await?;
+        let Some(first) = first else {
+            return Err(Error::Corrupt {
+                what: "segment",
+                path: self.shared.dir.clone(),
+                reason: format!("offset {start} not found in segment {}", view.base_offset),
+            });
+        };
+        let wanted = max_bytes.max(first.size);
+        let end = view.readable_size.min(first.position + wanted);
+        let chunks = self.chunks_for(&view, first.position, end)?;
+        Ok(ReadResult {
+            chunks,
+            high_watermark,
+            log_start_offset,
+            last_stable_offset: high_watermark,
+        })
+    }
+
+    /// Splits `[position, end)` of a segment into final file ranges and
+    /// memory, preferring memory where the tail still holds the bytes.
+    fn chunks_for(&self, view: &SegmentView, position: u64, end: u64) -> Result<Vec<ReadChunk>> {
+        let state = self.shared.state.borrow();
+        let memory_start = state
+            .segments
+            .iter()
+            .find(|segment| segment.base_offset == view.base_offset)
+            .map_or(u64::MAX, |segment| segment.memory_start());
+        let mut chunks = Vec::new();
+        let file_end = end.min(memory_start.max(position));
+        if file_end > position {
+            let file = view.file.clone().ok_or_else(|| Error::Corrupt {
+                what: "segment",
+                path: self.shared.dir.clone(),
+                reason: "written bytes without a file".into(),
+            })?;
+            chunks.push(ReadChunk::File {
+                file,
+                position: FilePosition(position),
+                len: file_end - position,
+            });
+        }
+        if end > file_end {
+            let segment = state
+                .segments
+                .iter()
+                .find(|segment| segment.base_offset == view.base_offset)
+                .expect("memory_start came from this segment");
+            let bytes = segment
+                .tail
+                .copy_range(file_end, end - file_end)
+                .expect("the tail holds everything from memory_start to size");
+            chunks.push(ReadChunk::Memory(Bytes::from(bytes)));
+        }
+        Ok(chunks)
+    }
+
+    /// Reads `len` bytes at `position` from memory if the tail holds them,
+    /// else from the file with direct I/O.
+    async fn bytes_at(&self, view: &SegmentView, position: u64, len: u64) -> Result<Vec<u8>> {
+        {
+            let state = self.shared.state.borrow();
+            if let Some(segment) = state
+                .segments
+                .iter()
+                .find(|segment| segment.base_offset == view.base_offset)
+            {
+                if position >= segment.memory_start() {
+                    if let Some(bytes) = segment.tail.copy_range(position, len) {
+                        return Ok(bytes);
+                    }
+                }
+            }
+        }
+        let file = view.file.clone().ok_or_else(|| Error::Corrupt {
+            what: "segment",
+            path: self.shared.dir.clone(),
+            reason: "written bytes without a file".into(),
+        })?;
+        Ok(file.direct.read(position, len as usize).await?)
+    }
+
+    /// Walks batch headers from `position` (a batch start) until `found`
+    /// accepts one or the readable end is reached.
+    async fn scan(
+        &self,
+        view: &SegmentView,
+        mut position: u64,
+        found: impl Fn(&BatchMeta) -> bool,
+    ) -> Result<Option<BatchMeta>> {
+        while position < view.readable_size {
+            let len = (BATCH_HEADER_BYTES as u64).min(view.readable_size - position);
+            let header_bytes = self.bytes_at(view, position, len).await?;
+            let meta = parse_meta(&header_bytes, position).ok_or_else(|| Error::Corrupt {
+                what: "batch header",
+                path: self.shared.dir.clone(),
+                reason: format!("at position {position} of segment {}", view.base_offset),
+            })?;
+            if meta.next_offset > view.readable_next_offset {
+                return Ok(None);
+            }
+            if found(&meta) {
+                return Ok(Some(meta));
+            }
+            position += meta.size;
+        }
+        Ok(None)
+    }
+
+    /// The position of the first batch in segment `base` (scanning from
+    /// `from`) that holds `offset` or later offsets; the readable end if none.
+    pub(super) async fn batch_position_reaching(
+        &self,
+        base: Offset,
+        from: u64,
+        offset: Offset,
+    ) -> Result<u64> {
+        let view = {
+            let state = self.shared.state.borrow();
+            let Some(segment) = state
+                .segments
+                .iter()
+                .find(|segment| segment.base_offset == base)
+            else {
+                return Ok(0);
+            };
+            SegmentView {
+                base_offset: segment.base_offset,
+                file: segment.file.clone(),
+                readable_size: segment.written_size,
+                readable_next_offset: segment.written_next_offset,
+            }
+        };
+        let found = self
+            .scan(&view, from, |meta| meta.next_offset > offset)
+            .await?;
+        Ok(found.map_or(view.readable_size, |meta| meta.position))
+    }
+
+    /// The first record whose timestamp is at or after `timestamp`, with its
+    /// timestamp (ListOffsets by time). Inside a compressed batch the batch's
+    /// base offset and max timestamp stand for its records: the engine does
+    /// not inflate batches.
+    pub async fn offset_for_timestamp(
+        &self,
+        timestamp: TimestampMs,
+    ) -> Result<Option<(Offset, TimestampMs)>> {
+        let (view, position) = {
+            let state = self.shared.state.borrow();
+            let log_start_offset = state.log_start_offset;
+            let Some(segment) = state.segments.iter().find(|segment| {
+                segment.written_next_offset > log_start_offset
+                    && segment.written_size > 0
+                    && segment.max_timestamp >= timestamp
+            }) else {
+                return Ok(None);
+            };
+            let from = segment.time_index.lookup(timestamp).max(log_start_offset);
+            let (_, position) = segment.offset_index.lookup(from);
+            let view = SegmentView {
+                base_offset: segment.base_offset,
+                file: segment.file.clone(),
+                readable_size: segment.written_size,
+                readable_next_offset: segment.written_next_offset,
+            };
+            (view, position.0)
+        };
+        let log_start_offset = self.log_start_offset();
+        let Some(meta) = self
+            .scan(&view, position, |meta| {
+                meta.max_timestamp >= timestamp && meta.next_offset > log_start_offset
+            })
+            .await?
+        else {
+            return Ok(None);
+        };
+        if meta.compressed {
+            return Ok(Some((
+                meta.base_offset.max(log_start_offset),
+                meta.max_timestamp,
+            )));
+        }
+        let bytes = self.bytes_at(&view, meta.position, meta.size).await?;
+        let batch = RecordBatch::parse(&bytes, Validation::Stored)?;
+        if let Some(records) = batch.records() {
+            for record in records {
+                let record = record?;
+                if record.timestamp >= timestamp && record.offset >= log_start_offset {
+                    return Ok(Some((record.offset, record.timestamp)));
+                }
+            }
+        }
+        Ok(Some((
+            meta.base_offset.max(log_start_offset),
+            meta.max_timestamp,
+        )))
+    }
+
+    /// The largest timestamp in the log and the offset that carries it
+    /// (ListOffsets MAX_TIMESTAMP; batch granularity).
+    pub fn max_timestamp(&self) -> Option<(TimestampMs, Offset)> {
+        let state = self.shared.state.borrow();
+        state
+            .segments
+            .iter()
+            .filter(|segment| segment.written_size > 0)
+            .map(|segment| (segment.max_timestamp, segment.offset_of_max_timestamp))
+            .max_by_key(|(timestamp, _)| *timestamp)
+    }
+}
+
+fn parse_meta(bytes: &[u8], position: u64) -> Option<BatchMeta> {
+    let size = peek_batch_size(bytes)?.ok()? as u64;
+    let (header, _) = <RecordBatchHeader as zerocopy::FromBytes>::ref_from_prefix(bytes).ok()?;
+    let base_offset = Offset(header.base_offset.get());
+    let last_offset_delta = header.last_offset_delta.get();
+    if last_offset_delta < 0 {
+        return None;
+    }
+    Some(BatchMeta {
+        position,
+        size,
+        base_offset,
+        next_offset: base_offset.plus(i64::from(last_offset_delta) + 1),
+        max_timestamp: TimestampMs(header.max_timestamp.get()),
+        compressed: Compression::from_attributes(header.attributes.get())
+            != Some(Compression::None),
+    })
+}

@@ -1,0 +1,348 @@
+//! Opening a log: find the segments, trust what a clean shutdown or the
+//! recovery point vouches for, validate the rest batch by batch (CRC-32C),
+//! cut the log at the first torn or invalid batch, and rebuild indexes.
+//!
+//! ```text
+//!  segments:   [ 0 ][ 1000 ][ 2000 ][ 3000 (last) ]
+//!  recovery-point = 2000: segments below were sealed after an fdatasync
+//!  unclean open: [0], [1000] load their indexes; [2000], [3000] are scanned
+//!  clean open:   everything loads; the last segment's tail is scanned from
+//!                its last index entry to find its end
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::segment_state::{Phase, Segment, SegmentFile};
+use super::tail::Tail;
+use super::{
+    writer, PartitionLog, Shared, State, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE,
+    RECOVERY_POINT_FILE,
+};
+use crate::config::LogConfig;
+use crate::error::{Error, IoError, Result};
+use crate::io::{self, DirectFile, Signal};
+use crate::limits::{align_down, BATCH_HEADER_BYTES, SCAN_READ_BYTES};
+use crate::offset::{Offset, TimestampMs};
+use crate::record_batch::{peek_batch_size, RecordBatch, Validation};
+use crate::segment::{self, OffsetIndex, TimeIndex};
+
+pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> {
+    io::create_dir_all(dir).await?;
+    let alloc = DirectFile::anonymous(dir).await?;
+    let names = io::list_dir(dir).await?;
+    let mut bases: Vec<Offset> = names
+        .iter()
+        .filter_map(|name| segment::parse_file_name(name))
+        .filter(|(_, extension)| *extension == "log")
+        .map(|(base, _)| base)
+        .collect();
+    bases.sort();
+    for name in names.iter().filter(|name| name.ends_with(".tmp-write")) {
+        io::remove_file(&dir.join(name)).await?;
+    }
+    let clean = io::read_file(&dir.join(CLEAN_SHUTDOWN_FILE))
+        .await?
+        .is_some();
+    let recovery_point = read_offset(&dir.join(RECOVERY_POINT_FILE)).await?;
+    let stored_log_start = read_offset(&dir.join(LOG_START_OFFSET_FILE)).await?;
+    let now = TimestampMs::now();
+
+    let mut segments: Vec<Segment> = Vec::new();
+    for (number, &base) in bases.iter().enumerate() {
+        let next_base = bases.get(number + 1).copied();
+        let trusted =
+            clean || recovery_point.is_some_and(|point| base < point && next_base.is_some());
+        let (segment, cut) =
+            recover_segment(dir, base, next_base, trusted, &config, &alloc).await?;
+        segments.push(segment);
+        if cut && next_base.is_some() {
+            // Data after a torn batch cannot be trusted: drop later segments.
+            for &later in &bases[number + 1..] {
+                remove_segment_files(dir, later).await?;
+            }
+            break;
+        }
+    }
+    if segments.is_empty() {
+        let base = stored_log_start.unwrap_or(Offset::ZERO);
+        segments.push(Segment::new_active(base, now));
+    }
+    let last = segments.last_mut().expect("at least one segment");
+    last.phase = Phase::Active;
+    if last.size > 0 {
+        last.tail = resume_tail(last, &alloc).await?;
+    }
+    last.roll_base_ms = if last.max_timestamp.0 > 0 {
+        last.max_timestamp.0.min(now.0)
+    } else {
+        now.0
+    };
+    for segment in &mut segments[..] {
+        if segment.phase != Phase::Active {
+            segment.phase = Phase::Sealed;
+        }
+    }
+    let first_base = segments[0].base_offset;
+    let log_end_offset = segments.last().expect("at least one segment").next_offset;
+    let log_start_offset = stored_log_start
+        .unwrap_or(first_base)
+        .max(first_base)
+        .min(log_end_offset);
+
+    io::remove_file(&dir.join(CLEAN_SHUTDOWN_FILE)).await?;
+    io::sync_dir(dir).await?;
+
+    let shared = Rc::new(Shared {
+        dir: dir.to_path_buf(),
+        config: RefCell::new(config),
+        state: RefCell::new(State {
+            segments,
+            log_start_offset,
+            log_end_offset,
+            written_offset: log_end_offset,
+            flushed_offset: log_end_offset,
+            flush_requested: log_end_offset,
+            unflushed_records: 0,
+            last_flush: Instant::now(),
+            write_waiters: Vec::new(),
+            flush_waiters: Vec::new(),
+            failure: None,
+            closing: false,
+            closed: false,
+            fdatasyncs: 0,
+        }),
+        signal: Rc::new(Signal::default()),
+        alloc,
+        leader_epoch: Cell::new(0),
+        writer_exited: RefCell::new(None),
+    });
+    writer::spawn(&shared);
+    Ok(PartitionLog { shared })
+}
+
+async fn read_offset(path: &Path) -> Result<Option<Offset>> {
+    let Some(bytes) = io::read_file(path).await? else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let value = text.trim().parse::<i64>().map_err(|error| Error::Corrupt {
+        what: "checkpoint",
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    })?;
+    Ok(Some(Offset(value)))
+}
+
+pub(super) async fn remove_segment_files(dir: &Path, base: Offset) -> Result<(), IoError> {
+    for extension in ["log", "index", "timeindex"] {
+        io::remove_file(&segment::file_path(dir, base, extension)).await?;
+    }
+    Ok(())
+}
+
+/// Loads one segment. `trusted` segments load their index files (and are
+/// scanned without CRC checks from the last index entry to find their end);
+/// the others, or any whose index files are missing or inconsistent, are
+/// scanned from the start with full validation. Returns whether the file
+/// was cut at an invalid batch.
+pub(super) async fn recover_segment(
+    dir: &Path,
+    base: Offset,
+    next_base: Option<Offset>,
+    trusted: bool,
+    config: &LogConfig,
+    alloc: &DirectFile,
+) -> Result<(Segment, bool)> {
+    let path = segment::file_path(dir, base, "log");
+    let direct = DirectFile::open_read_write(&path).await?;
+    let file_size = direct.size().await?;
+    let mut segment = Segment::new_active(base, TimestampMs::NONE);
+    let mut scan_from = 0;
+    if trusted {
+        if let Some(loaded) = load_indexes(dir, base, file_size, next_base).await? {
+            let (offset_index, time_index) = loaded;
+            if let Some(last) = offset_index.entries().last() {
+                scan_from = u64::from(last.position);
+                segment.next_offset = base.plus(i64::from(last.relative_offset));
+            }
+            if let Some(last) = time_index.entries().last() {
+                segment.max_timestamp = last.timestamp;
+                segment.offset_of_max_timestamp = base.plus(i64::from(last.relative_offset));
+            }
+            segment.offset_index = offset_index;
+            segment.time_index = time_index;
+        }
+    }
+    let validate = scan_from == 0 || !trusted;
+    if scan_from == 0 {
+        segment.offset_index = OffsetIndex::new(base);
+        segment.time_index = TimeIndex::new(base);
+    }
+    let end = scan(
+        &direct,
+        &mut segment,
+        scan_from,
+        file_size,
+        validate,
+        config,
+    )
+    .await?;
+    let cut = end < file_size;
+    if cut {
+        direct.truncate(end).await?;
+        direct.fdatasync().await?;
+    }
+    segment.size = end;
+    segment.written_size = end;
+    segment.written_next_offset = segment.next_offset;
+    segment.allocated = end;
+    segment.phase = Phase::Sealed;
+    let plain = io::open_plain(&path).await?;
+    segment.file = Some(Rc::new(SegmentFile::new(direct, plain, path)));
+    let _ = alloc;
+    Ok((segment, cut))
+}
+
+async fn load_indexes(
+    dir: &Path,
+    base: Offset,
+    log_size: u64,
+    next_base: Option<Offset>,
+) -> Result<Option<(OffsetIndex, TimeIndex)>> {
+    let Some(offset_bytes) = io::read_file(&segment::file_path(dir, base, "index")).await? else {
+        return Ok(None);
+    };
+    let Some(time_bytes) = io::read_file(&segment::file_path(dir, base, "timeindex")).await? else {
+        return Ok(None);
+    };
+    let Ok(offset_index) = OffsetIndex::parse(base, &offset_bytes, log_size) else {
+        return Ok(None);
+    };
+    let bound = next_base.unwrap_or(Offset(i64::MAX));
+    let Ok(time_index) = TimeIndex::parse(base, &time_bytes, bound) else {
+        return Ok(None);
+    };
+    Ok(Some((offset_index, time_index)))
+}
+
+/// Reads batches from `from` to the end of the file, feeding each to the
+/// segment's indexes, and returns where the valid data ends. A batch that
+/// is torn, fails its CRC (when `validate`), or does not follow its
+/// predecessor's offsets ends the scan.
+async fn scan(
+    file: &DirectFile,
+    segment: &mut Segment,
+    from: u64,
+    file_size: u64,
+    validate: bool,
+    config: &LogConfig,
+) -> Result<u64> {
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut buffer_start = from;
+    let mut position = from;
+    while position + BATCH_HEADER_BYTES as u64 <= file_size {
+        let header_end = position + BATCH_HEADER_BYTES as u64;
+        if header_end > buffer_start + buffer.len() as u64 {
+            let len = (SCAN_READ_BYTES as u64).min(file_size - position);
+            buffer = file.read(position, len as usize).await?;
+            buffer_start = position;
+        }
+        let at = (position - buffer_start) as usize;
+        let size = match peek_batch_size(&buffer[at..]) {
+            Some(Ok(size)) => size as u64,
+            _ => break,
+        };
+        if position + size > file_size {
+            break;
+        }
+        if position + size > buffer_start + buffer.len() as u64 {
+            let len = size.max(SCAN_READ_BYTES as u64).min(file_size - position);
+            buffer = file.read(position, len as usize).await?;
+            buffer_start = position;
+        }
+        let at = (position - buffer_start) as usize;
+        let bytes = &buffer[at..at + size as usize];
+        let batch = if validate {
+            match RecordBatch::parse(bytes, Validation::Stored) {
+                Ok(batch) => batch,
+                Err(_) => break,
+            }
+        } else {
+            match RecordBatch::parse_header_only(bytes) {
+                Some(batch) => batch,
+                None => break,
+            }
+        };
+        // Offsets only grow; at `from` the expectation is the batch the
+        // last index entry names (recover_segment set next_offset to it).
+        if batch.base_offset() < segment.next_offset {
+            break;
+        }
+        segment.index_batch(
+            position,
+            batch.base_offset(),
+            batch.next_offset(),
+            size,
+            batch.max_timestamp(),
+            config.index_interval_bytes,
+        );
+        position += size;
+    }
+    Ok(position)
+}
+
+/// Reads the partial last page back into memory so appends can continue it.
+pub(super) async fn resume_tail(segment: &Segment, alloc: &DirectFile) -> Result<Tail> {
+    let page_start = align_down(segment.size);
+    let page = match &segment.file {
+        Some(file) if segment.size > page_start => {
+            file.direct
+                .read(page_start, (segment.size - page_start) as usize)
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Tail::resume(alloc, segment.size, &page))
+}
+
+/// The clean-shutdown half: called by `PartitionLog::close` after a flush.
+pub(super) async fn close(shared: &Shared) -> Result<()> {
+    shared.state.borrow_mut().closing = true;
+    shared.signal.raise();
+    let exited = shared.writer_exited.borrow_mut().take();
+    if let Some(exited) = exited {
+        let _ = exited.await;
+    }
+    let job = {
+        let mut state = shared.state.borrow_mut();
+        if let Some(failure) = &state.failure {
+            return Err(Error::Offline(failure.clone()));
+        }
+        state.closed = true;
+        let end = state.log_end_offset;
+        let active = state.active_mut();
+        active.file.clone().map(|file| {
+            (
+                file,
+                active.base_offset,
+                active.size,
+                active.offset_index.encode(),
+                active.time_index.encode(),
+                end,
+            )
+        })
+    };
+    if let Some((file, base, size, offset_index, time_index, end)) = job {
+        writer::seal(shared, &file, base, size, offset_index, time_index).await?;
+        io::write_file_atomic(
+            &shared.dir.join(RECOVERY_POINT_FILE),
+            end.0.to_string().into_bytes(),
+        )
+        .await?;
+    }
+    io::write_file_atomic(&shared.dir.join(CLEAN_SHUTDOWN_FILE), b"1".to_vec()).await?;
+    Ok(())
+}

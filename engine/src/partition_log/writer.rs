@@ -1,0 +1,295 @@
+//! The per-partition writer task: the only code that writes segment files.
+//!
+//! It loops over one job at a time, oldest segment first:
+//! create the file of a new segment → write the pending bytes (one round of
+//! non-overlapping aligned writes, issued together) → seal a rolled segment
+//! (fdatasync, truncate to its logical size, write its indexes) → fdatasync
+//! for waiting durable appends or the flush policy. Appends made while a
+//! round or an fdatasync runs are taken by the next one, which is how
+//! concurrent durable appends share an fdatasync (group commit).
+
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use futures_channel::oneshot;
+
+use super::segment_state::{Phase, SegmentFile};
+use super::tail::WriteOp;
+use super::{Shared, RECOVERY_POINT_FILE};
+use crate::error::IoError;
+use crate::io::{self, DirectFile, Signal};
+use crate::limits::{align_up, PREALLOCATE_STEP_BYTES};
+use crate::offset::Offset;
+use crate::segment;
+
+enum Job {
+    Create {
+        base_offset: Offset,
+    },
+    Write {
+        base_offset: Offset,
+        file: Rc<SegmentFile>,
+        ops: Vec<WriteOp>,
+        preallocate_to: Option<u64>,
+        to_size: u64,
+        to_next_offset: Offset,
+    },
+    Seal {
+        base_offset: Offset,
+        file: Rc<SegmentFile>,
+        size: u64,
+        next_offset: Offset,
+        offset_index: Vec<u8>,
+        time_index: Vec<u8>,
+    },
+    Flush {
+        files: Vec<Rc<SegmentFile>>,
+        target: Offset,
+    },
+    Idle {
+        timeout: Option<Duration>,
+    },
+    Exit,
+}
+
+pub(super) fn spawn(shared: &Rc<Shared>) {
+    let (exited_sender, exited_receiver) = oneshot::channel();
+    *shared.writer_exited.borrow_mut() = Some(exited_receiver);
+    let weak = Rc::downgrade(shared);
+    let signal = shared.signal.clone();
+    io::spawn_detached(async move {
+        run(weak, signal).await;
+        let _ = exited_sender.send(());
+    });
+}
+
+async fn run(weak: Weak<Shared>, signal: Rc<Signal>) {
+    loop {
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        let job = plan(&shared);
+        let timeout = match job {
+            Job::Exit => return,
+            Job::Idle { timeout } => timeout,
+            job => {
+                if let Err(error) = execute(&shared, job).await {
+                    shared.state.borrow_mut().fail(error);
+                    return;
+                }
+                continue;
+            }
+        };
+        drop(shared);
+        match timeout {
+            Some(timeout) => signal.wait_timeout(timeout).await,
+            None => signal.wait().await,
+        }
+    }
+}
+
+fn plan(shared: &Shared) -> Job {
+    let config = shared.config.borrow();
+    let mut state = shared.state.borrow_mut();
+    if state.failure.is_some() {
+        return Job::Exit;
+    }
+    for segment in state.segments.iter_mut() {
+        if segment.phase == Phase::Sealed {
+            continue;
+        }
+        let Some(file) = segment.file.clone() else {
+            if segment.size == 0 && segment.phase == Phase::Active {
+                break;
+            }
+            return Job::Create {
+                base_offset: segment.base_offset,
+            };
+        };
+        if segment.written_size < segment.size {
+            let to_size = segment.size;
+            let ops = segment
+                .tail
+                .write_ops(&shared.alloc, segment.written_size, to_size);
+            let needed = align_up(to_size);
+            let preallocate_to = (needed > segment.allocated)
+                .then(|| needed.div_ceil(PREALLOCATE_STEP_BYTES) * PREALLOCATE_STEP_BYTES);
+            return Job::Write {
+                base_offset: segment.base_offset,
+                file,
+                ops,
+                preallocate_to,
+                to_size,
+                to_next_offset: segment.next_offset,
+            };
+        }
+        if segment.phase == Phase::Sealing {
+            return Job::Seal {
+                base_offset: segment.base_offset,
+                file,
+                size: segment.size,
+                next_offset: segment.next_offset,
+                offset_index: segment.offset_index.encode(),
+                time_index: segment.time_index.encode(),
+            };
+        }
+        break;
+    }
+    let dirty_files: Vec<Rc<SegmentFile>> = state
+        .segments
+        .iter()
+        .filter(|segment| segment.dirty && segment.phase != Phase::Sealed)
+        .filter_map(|segment| segment.file.clone())
+        .collect();
+    let unflushed = state.written_offset > state.flushed_offset;
+    let requested = state.flush_requested > state.flushed_offset;
+    let due_in = config
+        .flush_ms
+        .map(|flush_ms| Duration::from_millis(flush_ms).saturating_sub(state.last_flush.elapsed()));
+    if unflushed && (requested || due_in == Some(Duration::ZERO)) {
+        return Job::Flush {
+            files: dirty_files,
+            target: state.written_offset,
+        };
+    }
+    if state.closing {
+        return Job::Exit;
+    }
+    Job::Idle {
+        timeout: due_in.filter(|_| unflushed),
+    }
+}
+
+async fn execute(shared: &Shared, job: Job) -> Result<(), IoError> {
+    match job {
+        Job::Create { base_offset } => create(shared, base_offset).await,
+        Job::Write {
+            base_offset,
+            file,
+            ops,
+            preallocate_to,
+            to_size,
+            to_next_offset,
+        } => {
+            if let Some(size) = preallocate_to {
+                file.direct.pre_allocate(size).await?;
+            }
+            write_round(&file.direct, ops).await?;
+            let mut state = shared.state.borrow_mut();
+            let keep = shared.config.borrow().tail_cache_bytes;
+            if let Some(segment) = state.segment_mut(base_offset) {
+                assert!(to_size >= segment.written_size);
+                segment.written_size = to_size;
+                segment.written_next_offset = to_next_offset;
+                segment.dirty = true;
+                if let Some(size) = preallocate_to {
+                    segment.allocated = segment.allocated.max(size);
+                }
+                segment.tail.evict(to_size, keep);
+            }
+            state.written_offset = state.written_offset.max(to_next_offset);
+            state.complete_waiters();
+            Ok(())
+        }
+        Job::Seal {
+            base_offset,
+            file,
+            size,
+            next_offset,
+            offset_index,
+            time_index,
+        } => {
+            seal(shared, &file, base_offset, size, offset_index, time_index).await?;
+            io::write_file_atomic(
+                &shared.dir.join(RECOVERY_POINT_FILE),
+                next_offset.0.to_string().into_bytes(),
+            )
+            .await?;
+            let mut state = shared.state.borrow_mut();
+            if let Some(segment) = state.segment_mut(base_offset) {
+                segment.phase = Phase::Sealed;
+                segment.dirty = false;
+                segment.tail.clear();
+            }
+            state.flushed_offset = state.flushed_offset.max(next_offset);
+            state.complete_waiters();
+            Ok(())
+        }
+        Job::Flush { files, target } => {
+            for file in &files {
+                file.direct.fdatasync().await?;
+            }
+            let mut state = shared.state.borrow_mut();
+            for segment in state.segments.iter_mut() {
+                if files.iter().any(|file| {
+                    segment
+                        .file
+                        .as_ref()
+                        .is_some_and(|own| Rc::ptr_eq(own, file))
+                }) && segment.written_next_offset <= target
+                {
+                    segment.dirty = false;
+                }
+            }
+            state.flushed_offset = state.flushed_offset.max(target);
+            state.fdatasyncs += files.len() as u64;
+            state.unflushed_records = 0;
+            state.last_flush = Instant::now();
+            state.complete_waiters();
+            Ok(())
+        }
+        Job::Idle { .. } | Job::Exit => Ok(()),
+    }
+}
+
+/// Issues every write of a round at once and waits for all of them. The
+/// writes cover disjoint pages, so their completion order does not matter.
+async fn write_round(file: &DirectFile, ops: Vec<WriteOp>) -> Result<(), IoError> {
+    let writes = ops.into_iter().map(|op| async move {
+        match op {
+            WriteOp::Shared(buf, position) => file.write_shared(buf, position).await,
+            WriteOp::Owned(buf, position) => file.write(buf, position).await,
+        }
+    });
+    for result in futures_util::future::join_all(writes).await {
+        result?;
+    }
+    Ok(())
+}
+
+async fn create(shared: &Shared, base_offset: Offset) -> Result<(), IoError> {
+    let path = segment::file_path(&shared.dir, base_offset, "log");
+    let direct = DirectFile::open_read_write(&path).await?;
+    let plain = io::open_plain(&path).await?;
+    io::sync_dir(&shared.dir).await?;
+    let mut state = shared.state.borrow_mut();
+    if let Some(segment) = state.segment_mut(base_offset) {
+        segment.file = Some(Rc::new(SegmentFile::new(direct, plain, path)));
+    }
+    Ok(())
+}
+
+/// Makes a rolled segment final: data synced, file cut to its logical size
+/// (byte for byte a Kafka segment, ready for sendfile), indexes on disk.
+pub(super) async fn seal(
+    shared: &Shared,
+    file: &SegmentFile,
+    base_offset: Offset,
+    size: u64,
+    offset_index: Vec<u8>,
+    time_index: Vec<u8>,
+) -> Result<(), IoError> {
+    file.direct.fdatasync().await?;
+    file.direct.truncate(size).await?;
+    file.direct.fdatasync().await?;
+    io::write_file_atomic(
+        &segment::file_path(&shared.dir, base_offset, "index"),
+        offset_index,
+    )
+    .await?;
+    io::write_file_atomic(
+        &segment::file_path(&shared.dir, base_offset, "timeindex"),
+        time_index,
+    )
+    .await
+}

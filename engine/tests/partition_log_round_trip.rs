@@ -1,0 +1,196 @@
+//! Append, read back, restart (clean and unclean), read again: same bytes,
+//! same offsets, in order; segments named and sized as Kafka's.
+
+mod support;
+
+use engine::record_batch::{RecordBatch, Validation};
+use engine::{Offset, PartitionLog, TimestampMs};
+use support::*;
+
+#[test]
+fn appended_batches_read_back_byte_for_byte_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topic-0");
+    run(async move {
+        let log = PartitionLog::open(&path, small_config(16 * 1024))
+            .await
+            .unwrap();
+        let mut expected = Vec::new();
+        for tag in 0..200u64 {
+            let mut bytes = batch(tag, 1 + (tag as usize % 7), 100, 1_700_000_000_000);
+            let info = log.append(&mut bytes).await.unwrap();
+            let parsed = RecordBatch::parse(&bytes, Validation::Stored).unwrap();
+            assert_eq!(parsed.base_offset(), info.base_offset, "stamped in place");
+            expected.push(bytes);
+        }
+        let total: i64 = expected
+            .iter()
+            .map(|bytes| {
+                i64::from(
+                    RecordBatch::parse(bytes, Validation::Stored)
+                        .unwrap()
+                        .records_count(),
+                )
+            })
+            .sum();
+        assert_eq!(log.log_end_offset(), Offset(total));
+        assert_eq!(log.high_watermark(), Offset(total));
+        assert!(log.segment_count() > 3, "16 KiB segments must roll");
+        assert_eq!(read_all(&log, Offset(0)).await, expected);
+
+        // Clean restart.
+        log.close().await.unwrap();
+        let log = PartitionLog::open(&path, small_config(16 * 1024))
+            .await
+            .unwrap();
+        assert_eq!(log.log_end_offset(), Offset(total));
+        assert_eq!(read_all(&log, Offset(0)).await, expected);
+
+        // More appends, then an unclean stop (no close): recovery scans.
+        let mut bytes = batch(999, 3, 10, 1_700_000_000_000);
+        log.append_durable(&mut bytes).await.unwrap();
+        expected.push(bytes);
+        drop(log);
+        let log = PartitionLog::open(&path, small_config(16 * 1024))
+            .await
+            .unwrap();
+        assert_eq!(log.log_end_offset(), Offset(total + 3));
+        assert_eq!(read_all(&log, Offset(0)).await, expected);
+
+        // Reads from the middle of a batch start at that batch.
+        let result = log.read(Offset(5), 1).await.unwrap();
+        let bytes = result.to_vec_blocking().unwrap();
+        let first = RecordBatch::parse(&bytes, Validation::Stored).unwrap();
+        assert!(first.base_offset() <= Offset(5) && first.last_offset() >= Offset(5));
+        log.close().await.unwrap();
+    });
+    // Kafka's file layout.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("topic-0"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.contains(&"00000000000000000000.log".to_string()));
+    assert!(names.contains(&"00000000000000000000.index".to_string()));
+    assert!(names.contains(&"00000000000000000000.timeindex".to_string()));
+    // A sealed segment's file is exactly its batches: parse it end to end.
+    let log_file = std::fs::read(dir.path().join("topic-0/00000000000000000000.log")).unwrap();
+    let mut rest = &log_file[..];
+    while !rest.is_empty() {
+        let batch = RecordBatch::parse(rest, Validation::Stored).unwrap();
+        rest = &rest[batch.size()..];
+    }
+}
+
+#[test]
+fn offsets_are_contiguous_and_out_of_range_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t-1");
+    run(async move {
+        let log = PartitionLog::open(&path, small_config(1 << 20))
+            .await
+            .unwrap();
+        let mut first = batch(1, 5, 10, 1000);
+        let mut second = batch(2, 3, 10, 2000);
+        let a = log.append(&mut first).await.unwrap();
+        let b = log.append(&mut second).await.unwrap();
+        assert_eq!((a.base_offset, a.last_offset), (Offset(0), Offset(4)));
+        assert_eq!((b.base_offset, b.last_offset), (Offset(5), Offset(7)));
+        let empty = log.read(Offset(8), 1000).await.unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(empty.high_watermark, Offset(8));
+        assert!(matches!(
+            log.read(Offset(9), 1000).await,
+            Err(engine::Error::OffsetOutOfRange { .. })
+        ));
+        // Invalid input is refused and harms nothing.
+        let mut corrupt = batch(3, 2, 10, 3000);
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 1;
+        assert!(matches!(
+            log.append(&mut corrupt).await,
+            Err(engine::Error::Batch(engine::BatchError::CrcMismatch { .. }))
+        ));
+        assert_eq!(log.log_end_offset(), Offset(8));
+        let all = read_all(&log, Offset(0)).await;
+        assert_eq!(all, vec![first, second]);
+        assert_eq!(values(&all[1])[2], b"2:2:xxxxxx".to_vec());
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn offset_for_timestamp_finds_the_first_record_at_or_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ts-0");
+    run(async move {
+        let log = PartitionLog::open(&path, small_config(8 * 1024))
+            .await
+            .unwrap();
+        // Batch t has records stamped 10_000 * t + i.
+        for tag in 0..50u64 {
+            let mut bytes = batch(tag, 4, 200, 10_000 * tag as i64);
+            log.append(&mut bytes).await.unwrap();
+        }
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(0)).await.unwrap(),
+            Some((Offset(0), TimestampMs(0)))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(250_002))
+                .await
+                .unwrap(),
+            Some((Offset(102), TimestampMs(250_002)))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(250_004))
+                .await
+                .unwrap(),
+            Some((Offset(104), TimestampMs(260_000)))
+        );
+        assert_eq!(
+            log.offset_for_timestamp(TimestampMs(10_000_000))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            log.max_timestamp(),
+            Some((TimestampMs(490_003), Offset(199)))
+        );
+        log.close().await.unwrap();
+    });
+}
+
+#[test]
+fn concurrent_durable_appends_share_fdatasyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gc-0");
+    run(async move {
+        let log = std::rc::Rc::new(
+            PartitionLog::open(&path, small_config(1 << 30))
+                .await
+                .unwrap(),
+        );
+        let mut tasks = Vec::new();
+        for tag in 0..200u64 {
+            let log = log.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let mut bytes = batch(tag, 1, 100, 1);
+                log.append_durable(&mut bytes).await.unwrap()
+            }));
+        }
+        let mut offsets = Vec::new();
+        for task in tasks {
+            offsets.push(task.await.base_offset.0);
+        }
+        offsets.sort();
+        assert_eq!(offsets, (0..200).collect::<Vec<_>>());
+        assert_eq!(log.flushed_offset(), Offset(200));
+        let syncs = log.fdatasync_count();
+        assert!(
+            syncs >= 1 && syncs < 50,
+            "200 durable appends took {syncs} fdatasyncs"
+        );
+    });
+}

@@ -1,0 +1,8 @@
+//! See `ringlog_fuzz::checks::record_batch` for what this target asserts.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    ringlog_fuzz::checks::record_batch(data, ringlog_fuzz::DOMAIN);
+});

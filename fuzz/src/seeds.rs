@@ -1,0 +1,217 @@
+//! The seed corpus: a few small, valid inputs per target, built with the
+//! engine's own encoders. Written to `fuzz/corpus/<target>/seed-*` by
+//! `cargo test -p ringlog-engine --test fuzz_corpus -- --ignored write_seed_corpus`
+//! and compiled into that test through `#[path]`, like `checks.rs`.
+
+#![allow(dead_code)]
+
+use engine::offset::{FilePosition, Offset, TimestampMs};
+use engine::record_batch::{
+    raw_batch, stamp, AppendStamp, BatchBuilder, Header, Record, ATTRIBUTE_LOG_APPEND_TIME,
+};
+use engine::segment::{OffsetIndex, TimeIndex};
+
+use super::checks::index_input;
+
+/// One seed file: target, file name, bytes.
+pub struct Seed {
+    pub target: &'static str,
+    pub name: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+fn one_record() -> Vec<u8> {
+    BatchBuilder::new()
+        .record(Record {
+            key: Some(b"k".to_vec()),
+            value: Some(b"hello".to_vec()),
+            headers: vec![Header {
+                key: b"h".to_vec(),
+                value: Some(b"v".to_vec()),
+            }],
+            timestamp: TimestampMs(T0),
+        })
+        .build()
+}
+
+/// Nulls, empties, several headers and timestamps out of order.
+fn mixed_records() -> Vec<u8> {
+    BatchBuilder::new()
+        .record(Record {
+            key: None,
+            value: Some(b"no key".to_vec()),
+            headers: Vec::new(),
+            timestamp: TimestampMs(T0 + 5),
+        })
+        .record(Record {
+            key: Some(b"tombstone".to_vec()),
+            value: None,
+            headers: vec![
+                Header {
+                    key: b"null-value".to_vec(),
+                    value: None,
+                },
+                Header {
+                    key: Vec::new(),
+                    value: Some(Vec::new()),
+                },
+            ],
+            timestamp: TimestampMs(T0),
+        })
+        .record(Record {
+            key: Some(Vec::new()),
+            value: Some(Vec::new()),
+            headers: vec![Header {
+                key: b"trace".to_vec(),
+                value: Some(b"00-4bf92f-01".to_vec()),
+            }],
+            timestamp: TimestampMs(T0 + 1_000),
+        })
+        .build()
+}
+
+/// 40 records of 64-byte values from an idempotent producer.
+fn many_records() -> Vec<u8> {
+    let mut builder = BatchBuilder::new().producer(4242, 3, 100);
+    for index in 0..40u8 {
+        builder.push(Record {
+            key: Some(vec![b'k', index]),
+            value: Some(vec![index; 64]),
+            headers: Vec::new(),
+            timestamp: TimestampMs(T0 + i64::from(index) * 10),
+        });
+    }
+    builder.build()
+}
+
+/// A batch as the broker stores it: offset, epoch and LogAppendTime stamped.
+fn stamped(mut bytes: Vec<u8>, base_offset: i64) -> Vec<u8> {
+    stamp(
+        &mut bytes,
+        AppendStamp {
+            base_offset: Offset(base_offset),
+            partition_leader_epoch: 5,
+            log_append_time: Some(TimestampMs(T0 + 60_000)),
+        },
+    )
+    .expect("stamp a built batch");
+    bytes
+}
+
+/// One record whose attributes byte (unused by Kafka, so not 0 only by
+/// accident or malice) is 1: valid, but not what `BatchBuilder` writes.
+fn record_attributes_one() -> Vec<u8> {
+    let built = one_record();
+    let mut records = built[61..].to_vec();
+    records[1] = 0x01; // after the one-byte record length
+    raw_batch(0, 1, TimestampMs(T0), &records)
+}
+
+pub fn record_batch_seeds() -> Vec<Seed> {
+    let seed = |name, bytes| Seed {
+        target: "record_batch",
+        name,
+        bytes,
+    };
+    let mut log = stamped(one_record(), 0);
+    log.extend(stamped(mixed_records(), 1));
+    log.extend(stamped(many_records(), 4));
+    vec![
+        seed("seed-one-record", one_record()),
+        seed("seed-mixed-records", mixed_records()),
+        seed("seed-many-records", many_records()),
+        seed("seed-stamped", stamped(mixed_records(), 1_000_000)),
+        seed("seed-log-of-three-batches", log),
+        seed("seed-record-attributes", record_attributes_one()),
+        // Gzip and zstd payloads are opaque to the engine: kept as sent.
+        seed(
+            "seed-gzip-opaque",
+            raw_batch(1, 2, TimestampMs(T0), b"\x1f\x8b\x08\x00opaque"),
+        ),
+        seed(
+            "seed-zstd-log-append-time",
+            raw_batch(
+                4 | ATTRIBUTE_LOG_APPEND_TIME,
+                3,
+                TimestampMs(T0),
+                b"\x28\xb5\x2f\xfdopaque",
+            ),
+        ),
+    ]
+}
+
+fn offset_index_file(base: i64, entries: &[(i64, u64)]) -> Vec<u8> {
+    let mut index = OffsetIndex::new(Offset(base));
+    for &(offset, position) in entries {
+        index.push(Offset(offset), FilePosition(position));
+    }
+    index.encode()
+}
+
+fn time_index_file(base: i64, entries: &[(i64, i64)]) -> Vec<u8> {
+    let mut index = TimeIndex::new(Offset(base));
+    for &(timestamp, offset) in entries {
+        index.push(TimestampMs(timestamp), Offset(offset));
+    }
+    index.encode()
+}
+
+pub fn index_seeds() -> Vec<Seed> {
+    let offset_seed = |name, bytes| Seed {
+        target: "offset_index",
+        name,
+        bytes,
+    };
+    let time_seed = |name, bytes| Seed {
+        target: "time_index",
+        name,
+        bytes,
+    };
+    let log_size = 20_000u64.to_be_bytes();
+    let offsets = [(0, 0), (10, 4096), (25, 8192), (26, 12288)];
+    let rebased: Vec<(i64, u64)> = offsets
+        .iter()
+        .map(|&(offset, position)| (offset + 1_000_000, position))
+        .collect();
+    let times = [(T0, 0), (T0 + 10, 10), (T0 + 500, 10), (T0 + 501, 26)];
+    let next_offset = 30i64.to_be_bytes();
+    vec![
+        offset_seed("seed-empty", index_input(0, log_size, &[], &[])),
+        offset_seed(
+            "seed-four-entries",
+            index_input(
+                0,
+                log_size,
+                &[-1, 0, 9, 10, 25, 1_000],
+                &offset_index_file(0, &offsets),
+            ),
+        ),
+        offset_seed(
+            "seed-rebased",
+            index_input(
+                1_000_000,
+                log_size,
+                &[999_999, 1_000_010, 1_000_026],
+                &offset_index_file(1_000_000, &rebased),
+            ),
+        ),
+        time_seed("seed-empty", index_input(0, next_offset, &[], &[])),
+        time_seed(
+            "seed-four-entries",
+            index_input(
+                0,
+                next_offset,
+                &[-1, T0, T0 + 11, T0 + 501, 26],
+                &time_index_file(0, &times),
+            ),
+        ),
+    ]
+}
+
+pub fn all() -> Vec<Seed> {
+    let mut seeds = record_batch_seeds();
+    seeds.extend(index_seeds());
+    seeds
+}
