@@ -24,7 +24,7 @@ use super::{
 use crate::config::LogConfig;
 use crate::error::{Error, IoError, Result};
 use crate::io::{self, DirectFile, Signal};
-use crate::limits::{align_down, BATCH_HEADER_BYTES, SCAN_READ_BYTES};
+use crate::limits::{align_down, BATCH_HEADER_BYTES, SCAN_READ_BYTES, SEGMENT_RELATIVE_OFFSET_MAX};
 use crate::offset::{Offset, TimestampMs};
 use crate::record_batch::{peek_batch_size, RecordBatch, Validation};
 use crate::segment::{self, OffsetIndex, TimeIndex};
@@ -181,7 +181,7 @@ pub(super) async fn recover_segment(
         segment.offset_index = OffsetIndex::new(base);
         segment.time_index = TimeIndex::new(base);
     }
-    let end = scan(
+    let mut end = scan(
         &direct,
         &mut segment,
         scan_from,
@@ -190,6 +190,12 @@ pub(super) async fn recover_segment(
         config,
     )
     .await?;
+    if !validate && end != file_size {
+        // The index files or the clean marker vouched for data that does
+        // not hold up: distrust them and validate the whole segment.
+        segment = Segment::new_active(base, TimestampMs::NONE);
+        end = scan(&direct, &mut segment, 0, file_size, true, config).await?;
+    }
     let cut = end < file_size;
     if cut {
         direct.truncate(end).await?;
@@ -276,9 +282,12 @@ async fn scan(
                 None => break,
             }
         };
-        // Offsets only grow; at `from` the expectation is the batch the
-        // last index entry names (recover_segment set next_offset to it).
-        if batch.base_offset() < segment.next_offset {
+        // Offsets are contiguous: each batch starts where the previous one
+        // ended (at `from`, where the last index entry says). The base
+        // offset is outside the CRC, so this is what catches a damaged one.
+        if batch.base_offset() != segment.next_offset
+            || batch.next_offset().0 - segment.base_offset.0 > SEGMENT_RELATIVE_OFFSET_MAX
+        {
             break;
         }
         segment.index_batch(
