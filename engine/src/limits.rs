@@ -58,10 +58,10 @@ pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
 /// Bytes read per step when recovery or a reader scans a segment.
 pub const SCAN_READ_BYTES: usize = 1024 * 1024;
 
-const _: () = assert!(WRITE_CHUNK_BYTES as u64 % DIRECT_IO_ALIGN_BYTES == 0);
-const _: () = assert!(PREALLOCATE_STEP_BYTES % DIRECT_IO_ALIGN_BYTES == 0);
+const _: () = assert!((WRITE_CHUNK_BYTES as u64).is_multiple_of(DIRECT_IO_ALIGN_BYTES));
+const _: () = assert!(PREALLOCATE_STEP_BYTES.is_multiple_of(DIRECT_IO_ALIGN_BYTES));
 const _: () = assert!(BATCH_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
-const _: () = assert!(SCAN_READ_BYTES as u64 % DIRECT_IO_ALIGN_BYTES == 0);
+const _: () = assert!((SCAN_READ_BYTES as u64).is_multiple_of(DIRECT_IO_ALIGN_BYTES));
 
 /// Rounds `value` down to the direct-I/O alignment.
 pub const fn align_down(value: u64) -> u64 {

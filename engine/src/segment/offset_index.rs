@@ -46,7 +46,7 @@ impl OffsetIndex {
     /// Reads an index file's bytes, checking every invariant against the
     /// size of the log it indexes.
     pub fn parse(base_offset: Offset, bytes: &[u8], log_size: u64) -> Result<Self, IndexError> {
-        if bytes.len() % OFFSET_INDEX_ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(OFFSET_INDEX_ENTRY_BYTES) {
             return Err(IndexError::Length {
                 length: bytes.len(),
                 entry: OFFSET_INDEX_ENTRY_BYTES,

@@ -33,7 +33,7 @@ impl TimeIndex {
         bytes: &[u8],
         next_offset: Offset,
     ) -> Result<Self, IndexError> {
-        if bytes.len() % TIME_INDEX_ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(TIME_INDEX_ENTRY_BYTES) {
             return Err(IndexError::Length {
                 length: bytes.len(),
                 entry: TIME_INDEX_ENTRY_BYTES,
