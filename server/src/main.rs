@@ -1,6 +1,14 @@
 //! `ringlog`: one binary, Kafka's tools as subcommands.
 
+mod api;
+mod broker;
 mod config;
+mod connection;
+mod controller;
+mod error_code;
+mod limits;
+mod shard;
+mod topics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +47,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
@@ -88,53 +97,13 @@ fn load_config(path: Option<PathBuf>, overrides: &[String]) -> Result<BrokerConf
     Ok(config)
 }
 
-/// The broker's entry point. The Kafka request layer is being built (see
-/// the broker issue); until then `serve` prepares the data directory,
-/// checks the machine and waits for SIGINT/SIGTERM.
+/// Runs the broker until SIGINT/SIGTERM.
 fn serve(config: BrokerConfig) -> ExitCode {
-    let log_dir = config.log_dir();
-    if let Err(error) = std::fs::create_dir_all(&log_dir) {
-        eprintln!(
-            "ringlog: cannot create log.dirs {}: {error}",
-            log_dir.display()
-        );
-        return ExitCode::from(1);
-    }
-    let memlock = engine::runtime::memlock_limit_bytes().unwrap_or(0);
-    if memlock < engine::runtime::IO_MEMORY_BYTES as u64 {
-        eprintln!(
-            "ringlog: RLIMIT_MEMLOCK is {memlock} bytes; io_uring needs at least {} per shard. \
-             Raise it (ulimit -l or LimitMEMLOCK= in the systemd unit).",
-            engine::runtime::IO_MEMORY_BYTES
-        );
-        return ExitCode::from(1);
-    }
-    let (host, port) = config
-        .listener()
-        .unwrap_or_else(|_| ("127.0.0.1".into(), 9092));
-    tracing::info!(
-        node_id = config.node_id(),
-        shards = config.num_shards(),
-        data = %log_dir.display(),
-        num_partitions = config.num_partitions(),
-        default_replication_factor = config.default_replication_factor(),
-        auto_create_topics = config.auto_create_topics(),
-        delete_topic_enable = config.delete_topic_enable(),
-        socket_request_max_bytes = config.socket_request_max_bytes(),
-        "ringlog {} skeleton: storage ready; the Kafka listener on {host}:{port} arrives with the broker issue",
-        env!("CARGO_PKG_VERSION")
-    );
-    wait_for_shutdown_signal();
-    tracing::info!("shutting down");
-    ExitCode::SUCCESS
-}
-
-fn wait_for_shutdown_signal() {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    if signals.thread_block().is_ok() {
-        let _ = signals.wait();
+    match broker::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ringlog: {message}");
+            ExitCode::from(1)
+        }
     }
 }

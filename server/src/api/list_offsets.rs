@@ -1,0 +1,85 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), or the first
+//! offset at or after a timestamp.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::ResponseError;
+
+use super::{encode, Preamble};
+use crate::connection::Reply;
+use crate::error_code;
+use crate::shard::Shard;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+
+pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: ListOffsetsRequest) -> Reply {
+    let mut topics = Vec::new();
+    for topic in &request.topics {
+        let mut partitions = Vec::new();
+        for partition in &topic.partitions {
+            let name = topic.name.to_string();
+            let index = partition.partition_index;
+            let timestamp = partition.timestamp;
+            let owner = shard.owner_of(&name, index);
+            let answer = shard
+                .call(owner, move |owner| async move {
+                    lookup(&owner, &name, index, timestamp).await
+                })
+                .await
+                .unwrap_or(Err(ResponseError::NotLeaderOrFollower));
+            let response = ListOffsetsPartitionResponse::default().with_partition_index(index);
+            partitions.push(match answer {
+                Ok((offset, timestamp)) => response
+                    .with_error_code(error_code::NONE)
+                    .with_offset(offset)
+                    .with_timestamp(timestamp)
+                    .with_leader_epoch(0),
+                Err(error) => response
+                    .with_error_code(error.code())
+                    .with_offset(-1)
+                    .with_timestamp(-1),
+            });
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions),
+        );
+    }
+    encode(
+        preamble,
+        &ListOffsetsResponse::default().with_topics(topics),
+    )
+}
+
+async fn lookup(
+    shard: &Shard,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> Result<(i64, i64), ResponseError> {
+    let log = shard
+        .partition(topic, partition)
+        .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    match timestamp {
+        LATEST => Ok((log.high_watermark().0, -1)),
+        EARLIEST => Ok((log.log_start_offset().0, -1)),
+        MAX_TIMESTAMP => Ok(log
+            .max_timestamp()
+            .map_or((-1, -1), |(timestamp, offset)| (offset.0, timestamp.0))),
+        timestamp if timestamp >= 0 => {
+            let found = log
+                .offset_for_timestamp(engine::TimestampMs(timestamp))
+                .await
+                .map_err(|error| error_code::for_engine(&error))?;
+            Ok(found.map_or((-1, -1), |(offset, timestamp)| (offset.0, timestamp.0)))
+        }
+        _ => Err(ResponseError::InvalidRequest),
+    }
+}

@@ -1,0 +1,39 @@
+//! The one table of what Ringlog implements: API keys and version ranges.
+//! ApiVersions advertises exactly this; requests outside it are refused.
+
+use std::ops::RangeInclusive;
+
+use kafka_protocol::messages::ApiKey;
+
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 11),
+    (ApiKey::Fetch, 4, 12),
+    (ApiKey::ListOffsets, 1, 7),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 3),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+];
+
+pub fn supported(key: ApiKey) -> Option<RangeInclusive<i16>> {
+    SUPPORTED
+        .iter()
+        .find(|(supported, _, _)| *supported == key)
+        .map(|(_, min, max)| *min..=*max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_range_is_one_the_codec_knows() {
+        for (key, min, max) in SUPPORTED {
+            let valid = key.valid_versions();
+            assert!(
+                *min >= valid.min && *max <= valid.max,
+                "{key:?} {min}..={max} outside {valid:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Starting and stopping the broker: one shard per core (or `num.shards`),
+//! each binding the listener with SO_REUSEPORT and serving the connections
+//! the kernel hands it.
+//!
+//! Shutdown (SIGINT/SIGTERM): the main thread sets a flag; each shard stops
+//! accepting, lets its connections finish the request in hand (up to a few
+//! seconds), then closes its partitions cleanly (flush, seal, marker).
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::BrokerConfig;
+use crate::connection;
+use crate::shard::{Job, Shard};
+use crate::topics::TopicTable;
+
+/// How often a shard checks for shutdown and runs retention.
+const TICK: Duration = Duration::from_millis(100);
+const RETENTION_CHECK: Duration = Duration::from_secs(30);
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+pub fn run(config: BrokerConfig) -> Result<(), String> {
+    let log_dir = config.log_dir();
+    std::fs::create_dir_all(&log_dir)
+        .map_err(|error| format!("cannot create log.dirs {}: {error}", log_dir.display()))?;
+    let memlock = engine::runtime::memlock_limit_bytes().unwrap_or(0);
+    let shards = config.num_shards();
+    let needed = engine::runtime::IO_MEMORY_BYTES as u64 * shards as u64;
+    if memlock < needed {
+        return Err(format!(
+            "RLIMIT_MEMLOCK is {memlock} bytes; io_uring needs {needed} for {shards} shards. \
+             Raise it (ulimit -l, or LimitMEMLOCK= in the systemd unit)"
+        ));
+    }
+    let table = TopicTable::load(&log_dir)?;
+    let (host, port) = config.listener().map_err(|error| error.to_string())?;
+    let address = format!("{host}:{port}");
+    // Bind once up front, so a taken port is a clear error before any shard starts.
+    std::net::TcpListener::bind(&address)
+        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+
+    block_shutdown_signals();
+    let stop = Arc::new(AtomicBool::new(false));
+    let config = Arc::new(config);
+    let mesh = MeshBuilder::<Job, _>::full(shards, 1024);
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let mut handles = Vec::new();
+    for id in 0..shards {
+        let placement = if shards <= cores {
+            Placement::Fixed(id)
+        } else {
+            Placement::Unbound
+        };
+        let (config, mesh, stop, table, address) = (
+            config.clone(),
+            mesh.clone(),
+            stop.clone(),
+            table.clone(),
+            address.clone(),
+        );
+        let handle = LocalExecutorBuilder::new(placement)
+            .name(&format!("shard-{id}"))
+            .io_memory(engine::runtime::IO_MEMORY_BYTES)
+            .spawn(move || async move {
+                shard_main(id, shards, config, mesh, stop, table, address).await
+            })
+            .map_err(|error| format!("cannot start shard {id}: {error}"))?;
+        handles.push(handle);
+    }
+    tracing::info!(%address, shards, data = %log_dir.display(), "ringlog {} serving", env!("CARGO_PKG_VERSION"));
+    wait_for_shutdown_signal();
+    tracing::info!("shutting down");
+    stop.store(true, Ordering::SeqCst);
+    let mut failure = None;
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => failure = Some(error),
+            Err(error) => failure = Some(format!("a shard failed: {error}")),
+        }
+    }
+    match failure {
+        Some(error) => Err(error),
+        None => {
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+    }
+}
+
+async fn shard_main(
+    id: usize,
+    shards: usize,
+    config: Arc<BrokerConfig>,
+    mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full>,
+    stop: Arc<AtomicBool>,
+    table: TopicTable,
+    address: String,
+) -> Result<(), String> {
+    let (senders, receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| "joining the shard mesh failed".to_string())?;
+    let shard = Rc::new(Shard::new(id, shards, config, senders));
+    shard.spawn_job_receivers(receivers);
+    shard.apply_topics(table).await?;
+    let listener = TcpListener::bind(&address)
+        .map_err(|error| format!("shard {id} cannot listen on {address}: {error}"))?;
+    spawn_retention(shard.clone(), stop.clone());
+    loop {
+        let accept = std::pin::pin!(listener.accept());
+        let tick = std::pin::pin!(glommio::timer::sleep(TICK));
+        let accepted = match futures_util::future::select(accept, tick).await {
+            futures_util::future::Either::Left((result, _)) => Some(result),
+            futures_util::future::Either::Right(_) => None,
+        };
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        if let Some(result) = accepted {
+            match result {
+                Ok(stream) => {
+                    let shard = shard.clone();
+                    let stop = stop.clone();
+                    glommio::spawn_local(
+                        async move { connection::serve(shard, stream, stop).await },
+                    )
+                    .detach();
+                }
+                Err(error) => tracing::warn!("accept failed: {error}"),
+            }
+        }
+    }
+    drop(listener);
+    let deadline = std::time::Instant::now() + DRAIN_WAIT;
+    while shard.open_connections.get() > 0 && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    // Peers may still forward work while they drain: keep serving it a moment.
+    glommio::timer::sleep(Duration::from_millis(200)).await;
+    shard.close_partitions().await;
+    Ok(())
+}
+
+fn spawn_retention(shard: Rc<Shard>, stop: Arc<AtomicBool>) {
+    glommio::spawn_local(async move {
+        let mut waited = Duration::ZERO;
+        while !stop.load(Ordering::SeqCst) {
+            glommio::timer::sleep(TICK).await;
+            waited += TICK;
+            if waited < RETENTION_CHECK {
+                continue;
+            }
+            waited = Duration::ZERO;
+            for ((topic, partition), log) in shard.owned_partitions() {
+                if let Err(error) = log.enforce_retention(engine::TimestampMs::now()).await {
+                    tracing::warn!("retention of {topic}-{partition}: {error}");
+                }
+            }
+        }
+    })
+    .detach();
+}
+
+fn block_shutdown_signals() {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    let _ = signals.thread_block();
+}
+
+fn wait_for_shutdown_signal() {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    let _ = signals.wait();
+}

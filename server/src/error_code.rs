@@ -1,0 +1,65 @@
+//! The one mapping from engine errors to Kafka error codes. Handlers never
+//! pick a code for an engine error themselves.
+
+use engine::{BatchError, Error};
+use kafka_protocol::ResponseError;
+
+pub const NONE: i16 = 0;
+
+pub fn for_engine(error: &Error) -> ResponseError {
+    match error {
+        Error::Batch(batch) => for_batch(batch),
+        Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        Error::Io(_) | Error::Offline(_) | Error::Corrupt { .. } => {
+            ResponseError::KafkaStorageError
+        }
+        Error::Closed => ResponseError::NotLeaderOrFollower,
+        Error::Config { .. } => ResponseError::InvalidConfig,
+    }
+}
+
+pub fn for_batch(error: &BatchError) -> ResponseError {
+    match error {
+        BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        BatchError::CrcMismatch { .. }
+        | BatchError::Truncated { .. }
+        | BatchError::BatchLengthInvalid { .. } => ResponseError::CorruptMessage,
+        BatchError::UnsupportedMagic { .. } => ResponseError::UnsupportedForMessageFormat,
+        BatchError::CompressionInvalid { .. }
+        | BatchError::RecordCountInvalid { .. }
+        | BatchError::RecordMalformed { .. }
+        | BatchError::TransactionalUnsupported
+        | BatchError::Empty => ResponseError::InvalidRecord,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_map_to_kafkas_codes() {
+        let crc = Error::Batch(BatchError::CrcMismatch {
+            base_offset: 0,
+            expected: 1,
+            actual: 2,
+        });
+        assert_eq!(for_engine(&crc).code(), 2);
+        let large = Error::Batch(BatchError::TooLarge { bytes: 2, max: 1 });
+        assert_eq!(for_engine(&large).code(), 10);
+        let range = Error::OffsetOutOfRange {
+            requested: engine::Offset(5),
+            log_start_offset: engine::Offset(0),
+            log_end_offset: engine::Offset(1),
+        };
+        assert_eq!(for_engine(&range).code(), 1);
+        assert_eq!(
+            for_batch(&BatchError::RecordCountInvalid {
+                count: 2,
+                last_offset_delta: 0
+            })
+            .code(),
+            87
+        );
+    }
+}

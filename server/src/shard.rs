@@ -1,0 +1,315 @@
+//! A shard: one glommio executor pinned to a core, owning a set of
+//! partitions outright. Shards share no mutable state; a request that needs
+//! another shard's partition sends it a job over the channel mesh and
+//! awaits the answer.
+//!
+//! ```text
+//!  connection on shard 0 ──produce t-3──▶ shard_of("t", 3) = 1
+//!        │                                   │ job runs on shard 1,
+//!        ◀──────── PartitionResult ──────────┘ touches only shard 1's state
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use engine::{LogConfig, PartitionLog};
+use futures_channel::oneshot;
+use glommio::channels::channel_mesh::{Receivers, Senders};
+
+use crate::config::BrokerConfig;
+use crate::topics::{TopicMeta, TopicTable};
+
+/// A unit of work sent to another shard: it runs there with that shard's state.
+pub type Job = Box<dyn FnOnce(Rc<Shard>) -> Pin<Box<dyn Future<Output = ()>>> + Send>;
+
+/// The other shard went away (shutting down).
+#[derive(Debug, Clone, Copy)]
+pub struct ShardGone;
+
+/// Which shard owns a partition: FNV-1a of the topic plus the partition.
+pub fn shard_of(topic: &str, partition: i32, shards: usize) -> usize {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in topic.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    (hash.wrapping_add(partition as u64) % shards as u64) as usize
+}
+
+pub fn partition_dir(log_dir: &std::path::Path, topic: &str, partition: i32) -> PathBuf {
+    log_dir.join(format!("{topic}-{partition}"))
+}
+
+/// Kafka topic-level keys Ringlog applies, and how they map to the engine.
+pub const TOPIC_CONFIG_KEYS: &[&str] = &[
+    "retention.ms",
+    "retention.bytes",
+    "segment.bytes",
+    "segment.ms",
+    "cleanup.policy",
+    "max.message.bytes",
+    "message.timestamp.type",
+    "flush.messages",
+    "flush.ms",
+];
+
+/// The engine settings for a partition of a topic with these overrides.
+pub fn log_config_for(
+    broker: &BrokerConfig,
+    configs: &std::collections::BTreeMap<String, String>,
+) -> Result<LogConfig, String> {
+    let mut config = broker.log_config();
+    for (key, value) in configs {
+        let number = || {
+            value
+                .parse::<i64>()
+                .map_err(|_| format!("{key}: {value:?} is not a number"))
+        };
+        match key.as_str() {
+            "retention.ms" => config.retention_ms = u64::try_from(number()?).ok(),
+            "retention.bytes" => config.retention_bytes = u64::try_from(number()?).ok(),
+            "segment.bytes" => {
+                config.segment_bytes =
+                    u64::try_from(number()?).map_err(|_| format!("{key} must be positive"))?
+            }
+            "segment.ms" => config.segment_ms = u64::try_from(number()?).ok(),
+            "max.message.bytes" => {
+                config.max_message_bytes =
+                    usize::try_from(number()?).map_err(|_| format!("{key} must be positive"))?
+            }
+            "flush.messages" => config.flush_messages = u64::try_from(number()?).ok(),
+            "flush.ms" => config.flush_ms = u64::try_from(number()?).ok(),
+            "message.timestamp.type" => {
+                config.timestamp_type = match value.as_str() {
+                    "CreateTime" => engine::TimestampType::CreateTime,
+                    "LogAppendTime" => engine::TimestampType::LogAppendTime,
+                    _ => {
+                        return Err(format!(
+                            "{key}: {value:?} is neither CreateTime nor LogAppendTime"
+                        ))
+                    }
+                }
+            }
+            "cleanup.policy" => {
+                if !matches!(
+                    value.as_str(),
+                    "delete" | "compact" | "compact,delete" | "delete,compact"
+                ) {
+                    return Err(format!("{key}: {value:?} is not delete or compact"));
+                }
+            }
+            _ => return Err(format!("unknown topic config {key}")),
+        }
+    }
+    config.validate().map_err(|error| error.to_string())?;
+    Ok(config)
+}
+
+pub struct Shard {
+    pub id: usize,
+    pub count: usize,
+    pub config: Arc<BrokerConfig>,
+    pub log_dir: PathBuf,
+    pub topics: RefCell<TopicTable>,
+    partitions: RefCell<HashMap<(String, i32), Rc<PartitionLog>>>,
+    senders: Senders<Job>,
+    pub open_connections: Cell<usize>,
+    /// Serialises topic-table changes (used on the controller shard).
+    pub controller_changes: Rc<glommio::sync::Semaphore>,
+}
+
+impl Shard {
+    pub fn new(id: usize, count: usize, config: Arc<BrokerConfig>, senders: Senders<Job>) -> Shard {
+        Shard {
+            id,
+            count,
+            log_dir: config.log_dir(),
+            config,
+            topics: RefCell::new(TopicTable::default()),
+            partitions: RefCell::new(HashMap::new()),
+            senders,
+            open_connections: Cell::new(0),
+            controller_changes: Rc::new(glommio::sync::Semaphore::new(1)),
+        }
+    }
+
+    pub fn owner_of(&self, topic: &str, partition: i32) -> usize {
+        shard_of(topic, partition, self.count)
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Rc<PartitionLog>> {
+        self.partitions
+            .borrow()
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    pub fn topic(&self, name: &str) -> Option<TopicMeta> {
+        self.topics.borrow().topics.get(name).cloned()
+    }
+
+    /// Runs `job` on shard `target` (here, if it is this shard) and returns its result.
+    pub async fn call<R, F, Fut>(self: &Rc<Self>, target: usize, job: F) -> Result<R, ShardGone>
+    where
+        F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Send + 'static,
+    {
+        if target == self.id {
+            return Ok(job(self.clone()).await);
+        }
+        let (sender, receiver) = oneshot::channel();
+        let boxed: Job = Box::new(move |shard| {
+            Box::pin(async move {
+                let _ = sender.send(job(shard).await);
+            })
+        });
+        if self.senders.send_to(target, boxed).await.is_err() {
+            return Err(ShardGone);
+        }
+        receiver.await.map_err(|_| ShardGone)
+    }
+
+    /// Serves jobs sent by the other shards, each on its own task.
+    pub fn spawn_job_receivers(self: &Rc<Self>, receivers: Receivers<Job>) {
+        let receivers = Rc::new(receivers);
+        for peer in 0..self.count {
+            if peer == self.id {
+                continue;
+            }
+            let shard = self.clone();
+            let receivers = receivers.clone();
+            glommio::spawn_local(async move {
+                while let Ok(Some(job)) = receivers.recv_from(peer).await {
+                    glommio::spawn_local(job(shard.clone())).detach();
+                }
+            })
+            .detach();
+        }
+    }
+
+    /// Takes a new topic table: opens the partitions this shard owns that
+    /// are new, applies config changes, and closes (and deletes) the
+    /// partitions of topics that are gone.
+    pub async fn apply_topics(self: &Rc<Self>, table: TopicTable) -> Result<(), String> {
+        let mut wanted = Vec::new();
+        for (name, meta) in &table.topics {
+            for partition in 0..meta.partitions {
+                if self.owner_of(name, partition) == self.id {
+                    wanted.push((name.clone(), partition, meta.configs.clone()));
+                }
+            }
+        }
+        *self.topics.borrow_mut() = table;
+        for (name, partition, configs) in wanted {
+            let log_config = log_config_for(&self.config, &configs)?;
+            if let Some(log) = self.partition(&name, partition) {
+                if log.config() != log_config {
+                    log.set_config(log_config)
+                        .map_err(|error| error.to_string())?;
+                }
+                continue;
+            }
+            let dir = partition_dir(&self.log_dir, &name, partition);
+            let log = PartitionLog::open(&dir, log_config)
+                .await
+                .map_err(|error| format!("opening {}: {error}", dir.display()))?;
+            self.partitions
+                .borrow_mut()
+                .insert((name, partition), Rc::new(log));
+        }
+        let gone: Vec<(String, i32)> = {
+            let topics = self.topics.borrow();
+            self.partitions
+                .borrow()
+                .keys()
+                .filter(|(name, partition)| {
+                    topics
+                        .topics
+                        .get(name)
+                        .is_none_or(|meta| *partition >= meta.partitions)
+                })
+                .cloned()
+                .collect()
+        };
+        for key in gone {
+            let log = self.partitions.borrow_mut().remove(&key);
+            drop(log);
+            let dir = partition_dir(&self.log_dir, &key.0, key.1);
+            let removed = glommio::executor()
+                .spawn_blocking(move || std::fs::remove_dir_all(dir))
+                .await;
+            if let Err(error) = removed {
+                tracing::warn!("removing partition {}-{}: {error}", key.0, key.1);
+            }
+        }
+        Ok(())
+    }
+
+    /// All partitions this shard owns.
+    pub fn owned_partitions(&self) -> Vec<((String, i32), Rc<PartitionLog>)> {
+        self.partitions
+            .borrow()
+            .iter()
+            .map(|(key, log)| (key.clone(), log.clone()))
+            .collect()
+    }
+
+    /// Flushes and closes every partition cleanly.
+    pub async fn close_partitions(&self) {
+        let logs: Vec<_> = self.partitions.borrow_mut().drain().collect();
+        for ((topic, partition), log) in logs {
+            match Rc::try_unwrap(log) {
+                Ok(log) => {
+                    if let Err(error) = log.close().await {
+                        tracing::error!("closing {topic}-{partition}: {error}");
+                    }
+                }
+                Err(log) => {
+                    if let Err(error) = log.flush().await {
+                        tracing::error!("flushing {topic}-{partition}: {error}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_spread_over_shards() {
+        let mut counts = [0usize; 2];
+        for partition in 0..8 {
+            counts[shard_of("events", partition, 2)] += 1;
+        }
+        assert_eq!(counts, [4, 4]);
+        assert_eq!(shard_of("events", 3, 1), 0);
+    }
+
+    #[test]
+    fn topic_configs_map_onto_the_engine() {
+        let broker = BrokerConfig::embedded_default();
+        let mut configs = std::collections::BTreeMap::new();
+        configs.insert("retention.ms".to_string(), "1000".to_string());
+        configs.insert(
+            "message.timestamp.type".to_string(),
+            "LogAppendTime".to_string(),
+        );
+        let config = log_config_for(&broker, &configs).unwrap();
+        assert_eq!(config.retention_ms, Some(1000));
+        assert_eq!(config.timestamp_type, engine::TimestampType::LogAppendTime);
+        configs.insert("segment.bytes".to_string(), "12".to_string());
+        assert!(log_config_for(&broker, &configs).is_err());
+        configs.remove("segment.bytes");
+        configs.insert("no.such.key".to_string(), "1".to_string());
+        assert!(log_config_for(&broker, &configs).is_err());
+    }
+}
