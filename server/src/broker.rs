@@ -40,10 +40,11 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     }
     let table = TopicTable::load(&log_dir)?;
     let (host, port) = config.listener().map_err(|error| error.to_string())?;
-    let address = format!("{host}:{port}");
-    // Bind once up front, so a taken port is a clear error before any shard starts.
-    std::net::TcpListener::bind(&address)
-        .map_err(|error| format!("cannot listen on {address}: {error}"))?;
+    let address = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+        .map_err(|error| format!("listeners: cannot resolve {host}:{port}: {error}"))?
+        .next()
+        .ok_or_else(|| format!("listeners: {host}:{port} resolves to nothing"))?;
+    let (ready_sender, ready) = std::sync::mpsc::channel::<Result<(), String>>();
 
     block_shutdown_signals();
     let stop = Arc::new(AtomicBool::new(false));
@@ -57,25 +58,43 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         } else {
             Placement::Unbound
         };
-        let (config, mesh, stop, table, address) = (
-            config.clone(),
-            mesh.clone(),
-            stop.clone(),
-            table.clone(),
-            address.clone(),
-        );
+        let started = Started {
+            id,
+            shards,
+            config: config.clone(),
+            mesh: mesh.clone(),
+            stop: stop.clone(),
+            table: table.clone(),
+            address,
+            ready: ready_sender.clone(),
+        };
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(engine::runtime::IO_MEMORY_BYTES)
-            .spawn(move || async move {
-                shard_main(id, shards, config, mesh, stop, table, address).await
-            })
+            .spawn(move || async move { shard_main(started).await })
             .map_err(|error| format!("cannot start shard {id}: {error}"))?;
         handles.push(handle);
     }
-    tracing::info!(%address, shards, data = %log_dir.display(), "ringlog {} serving", env!("CARGO_PKG_VERSION"));
-    wait_for_shutdown_signal();
-    tracing::info!("shutting down");
+    drop(ready_sender);
+    let mut startup_failure = None;
+    for _ in 0..shards {
+        match ready.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                startup_failure = Some(error);
+                break;
+            }
+            Err(_) => {
+                startup_failure = Some("a shard stopped while starting".to_string());
+                break;
+            }
+        }
+    }
+    if startup_failure.is_none() {
+        tracing::info!(%address, shards, data = %log_dir.display(), "ringlog {} serving", env!("CARGO_PKG_VERSION"));
+        wait_for_shutdown_signal();
+        tracing::info!("shutting down");
+    }
     stop.store(true, Ordering::SeqCst);
     let mut failure = None;
     for handle in handles {
@@ -85,7 +104,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             Err(error) => failure = Some(format!("a shard failed: {error}")),
         }
     }
-    match failure {
+    match startup_failure.or(failure) {
         Some(error) => Err(error),
         None => {
             tracing::info!("stopped cleanly");
@@ -94,24 +113,49 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     }
 }
 
-async fn shard_main(
+/// What a shard starts from.
+struct Started {
     id: usize,
     shards: usize,
     config: Arc<BrokerConfig>,
     mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full>,
     stop: Arc<AtomicBool>,
     table: TopicTable,
-    address: String,
-) -> Result<(), String> {
+    address: std::net::SocketAddr,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+}
+
+async fn shard_main(started: Started) -> Result<(), String> {
+    let Started {
+        id,
+        shards,
+        config,
+        mesh,
+        stop,
+        table,
+        address,
+        ready,
+    } = started;
     let (senders, receivers) = mesh
         .join()
         .await
         .map_err(|_| "joining the shard mesh failed".to_string())?;
     let shard = Rc::new(Shard::new(id, shards, config, senders));
     shard.spawn_job_receivers(receivers);
-    shard.apply_topics(table).await?;
-    let listener = TcpListener::bind(&address)
-        .map_err(|error| format!("shard {id} cannot listen on {address}: {error}"))?;
+    let listener = match shard.apply_topics(table).await.and_then(|()| {
+        TcpListener::bind(address).map_err(|error| format!("cannot listen on {address}: {error}"))
+    }) {
+        Ok(listener) => {
+            let _ = ready.send(Ok(()));
+            drop(ready);
+            listener
+        }
+        Err(error) => {
+            let _ = ready.send(Err(error.clone()));
+            shard.close_partitions().await;
+            return Err(error);
+        }
+    };
     spawn_retention(shard.clone(), stop.clone());
     loop {
         let accept = std::pin::pin!(listener.accept());

@@ -1,0 +1,197 @@
+//! Starting the real `ringlog` binary for a test, and raw protocol frames.
+#![allow(dead_code)]
+
+pub mod kafka;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+    pub data: PathBuf,
+    shards: usize,
+    overrides: Vec<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Broker {
+    pub fn start(shards: usize) -> Broker {
+        Broker::start_with(shards, &[])
+    }
+
+    pub fn start_with(shards: usize, overrides: &[&str]) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            data: dir.path().join("data"),
+            shards,
+            overrides: overrides.iter().map(|item| item.to_string()).collect(),
+            _dir: Some(dir),
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ringlog"));
+        command
+            .arg("serve")
+            .args([
+                "--override",
+                &format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port),
+            ])
+            .args(["--override", &format!("log.dirs={}", self.data.display())])
+            .args(["--override", &format!("num.shards={}", self.shards)]);
+        for item in &self.overrides {
+            command.args(["--override", item]);
+        }
+        let child = command
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "broker did not start listening");
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("broker exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .unwrap();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "broker stopped with {status}");
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn restart_after_kill9(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().unwrap().is_none())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A raw protocol connection.
+pub struct Raw {
+    pub stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Raw {
+    pub fn connect(broker: &Broker) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Raw {
+            stream,
+            correlation_id: 0,
+        }
+    }
+
+    pub fn send<T: Encodable>(&mut self, key: ApiKey, version: i16, body: &T) -> i32 {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("raw-test")));
+        let mut frame = BytesMut::new();
+        header
+            .encode(&mut frame, key.request_header_version(version))
+            .unwrap();
+        body.encode(&mut frame, version).unwrap();
+        self.send_bytes(&frame);
+        self.correlation_id
+    }
+
+    pub fn send_bytes(&mut self, frame: &[u8]) {
+        let mut out = Vec::with_capacity(frame.len() + 4);
+        out.extend_from_slice(&(frame.len() as i32).to_be_bytes());
+        out.extend_from_slice(frame);
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// Reads one response frame; None if the broker closed the connection.
+    pub fn receive_frame(&mut self) -> Option<Bytes> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).ok()?;
+        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut frame).ok()?;
+        Some(Bytes::from(frame))
+    }
+
+    pub fn receive<T: Decodable>(&mut self, key: ApiKey, version: i16) -> Option<(i32, T)> {
+        let mut frame = self.receive_frame()?;
+        let header =
+            ResponseHeader::decode(&mut frame, key.response_header_version(version)).unwrap();
+        let body = T::decode(&mut frame, version).unwrap();
+        assert!(!frame.has_remaining(), "response fully consumed");
+        Some((header.correlation_id, body))
+    }
+
+    /// True if the broker closed the connection (read returns 0 or fails).
+    pub fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+    }
+}
+
+pub fn put_frame_size(out: &mut BytesMut, size: i32) {
+    out.put_i32(size);
+}
