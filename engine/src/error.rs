@@ -32,6 +32,8 @@ pub enum BatchError {
     CompressionInvalid { codec: u8 },
     #[error("record {index} is malformed: {reason}")]
     RecordMalformed { index: usize, reason: &'static str },
+    #[error("base offset {base_offset} is impossible for a stored batch")]
+    BaseOffsetInvalid { base_offset: i64 },
     #[error("control and transactional batches are not accepted yet")]
     TransactionalUnsupported,
     #[error("no record batch in the request")]

@@ -10,12 +10,14 @@ pub struct Offset(pub i64);
 impl Offset {
     pub const ZERO: Offset = Offset(0);
 
+    /// Saturating: offsets near i64::MAX only come from hostile input, and
+    /// validation refuses them; arithmetic on them must still not panic.
     pub fn next(self) -> Offset {
-        Offset(self.0 + 1)
+        Offset(self.0.saturating_add(1))
     }
 
     pub fn plus(self, delta: i64) -> Offset {
-        Offset(self.0 + delta)
+        Offset(self.0.saturating_add(delta))
     }
 }
 

@@ -23,7 +23,8 @@ pub fn for_batch(error: &BatchError) -> ResponseError {
         BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
         BatchError::CrcMismatch { .. }
         | BatchError::Truncated { .. }
-        | BatchError::BatchLengthInvalid { .. } => ResponseError::CorruptMessage,
+        | BatchError::BatchLengthInvalid { .. }
+        | BatchError::BaseOffsetInvalid { .. } => ResponseError::CorruptMessage,
         BatchError::UnsupportedMagic { .. } => ResponseError::UnsupportedForMessageFormat,
         BatchError::CompressionInvalid { .. }
         | BatchError::RecordCountInvalid { .. }

@@ -16,8 +16,11 @@ use crate::error::{Error, Result};
 use crate::limits::BATCH_HEADER_BYTES;
 use crate::offset::{FilePosition, Offset, TimestampMs};
 use crate::record_batch::{
-    peek_batch_size, Compression, RecordBatch, RecordBatchHeader, Validation,
+    peek_batch_size, RecordBatch, RecordBatchHeader, TimestampType, Validation,
 };
+
+/// The `(offset, timestamp)` of each record of an inflated batch.
+pub type InflatedRecords = Vec<(Offset, TimestampMs)>;
 
 /// One piece of a read, in order.
 #[derive(Clone)]
@@ -87,7 +90,6 @@ struct BatchMeta {
     base_offset: Offset,
     next_offset: Offset,
     max_timestamp: TimestampMs,
-    compressed: bool,
 }
 
 /// Where a segment's bytes are and how far readers may go.
@@ -279,12 +281,23 @@ impl PartitionLog {
     }
 
     /// The first record whose timestamp is at or after `timestamp`, with its
-    /// timestamp (ListOffsets by time). Inside a compressed batch the batch's
-    /// base offset and max timestamp stand for its records: the engine does
-    /// not inflate batches.
+    /// timestamp (ListOffsets by time). The engine does not inflate
+    /// compressed batches: inside one, the batch's base offset and max
+    /// timestamp stand for its records. See [`Self::offset_for_timestamp_with`].
     pub async fn offset_for_timestamp(
         &self,
         timestamp: TimestampMs,
+    ) -> Result<Option<(Offset, TimestampMs)>> {
+        self.offset_for_timestamp_with(timestamp, &|_| None).await
+    }
+
+    /// As [`Self::offset_for_timestamp`], with `inflate` to list the
+    /// `(offset, timestamp)` of each record of a compressed batch (the server
+    /// has the codecs); `None` from it falls back to the batch.
+    pub async fn offset_for_timestamp_with(
+        &self,
+        timestamp: TimestampMs,
+        inflate: &dyn Fn(&[u8]) -> Option<InflatedRecords>,
     ) -> Result<Option<(Offset, TimestampMs)>> {
         let (view, position) = {
             let state = self.shared.state.borrow();
@@ -315,26 +328,27 @@ impl PartitionLog {
         else {
             return Ok(None);
         };
-        if meta.compressed {
-            return Ok(Some((
-                meta.base_offset.max(log_start_offset),
-                meta.max_timestamp,
-            )));
-        }
+        let batch_answer = Some((meta.base_offset.max(log_start_offset), meta.max_timestamp));
         let bytes = self.bytes_at(&view, meta.position, meta.size).await?;
         let batch = RecordBatch::parse(&bytes, Validation::Stored)?;
-        if let Some(records) = batch.records() {
-            for record in records {
-                let record = record?;
-                if record.timestamp >= timestamp && record.offset >= log_start_offset {
-                    return Ok(Some((record.offset, record.timestamp)));
-                }
-            }
+        if batch.timestamp_type() == TimestampType::LogAppendTime {
+            // Every record carries the batch's append time.
+            return Ok(batch_answer);
         }
-        Ok(Some((
-            meta.base_offset.max(log_start_offset),
-            meta.max_timestamp,
-        )))
+        let records: Vec<(Offset, TimestampMs)> = match batch.records() {
+            Some(records) => records
+                .filter_map(|record| record.ok())
+                .map(|record| (record.offset, record.timestamp))
+                .collect(),
+            None => match inflate(&bytes) {
+                Some(records) => records,
+                None => return Ok(batch_answer),
+            },
+        };
+        let found = records.into_iter().find(|(offset, record_timestamp)| {
+            *record_timestamp >= timestamp && *offset >= log_start_offset
+        });
+        Ok(found.or(batch_answer))
     }
 
     /// The largest timestamp in the log and the offset that carries it
@@ -364,7 +378,5 @@ fn parse_meta(bytes: &[u8], position: u64) -> Option<BatchMeta> {
         base_offset,
         next_offset: base_offset.plus(i64::from(last_offset_delta) + 1),
         max_timestamp: TimestampMs(header.max_timestamp.get()),
-        compressed: Compression::from_attributes(header.attributes.get())
-            != Some(Compression::None),
     })
 }

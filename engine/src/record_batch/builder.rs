@@ -101,7 +101,10 @@ impl BatchBuilder {
         for (index, record) in self.records.iter().enumerate() {
             record_bytes.clear();
             record_bytes.push(0); // attributes
-            encode_i64(record.timestamp.0 - base_timestamp, &mut record_bytes);
+            encode_i64(
+                record.timestamp.0.wrapping_sub(base_timestamp),
+                &mut record_bytes,
+            );
             encode_i64(index as i64, &mut record_bytes);
             encode_nullable(record.key.as_deref(), &mut record_bytes);
             encode_nullable(record.value.as_deref(), &mut record_bytes);

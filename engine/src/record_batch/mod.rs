@@ -139,6 +139,17 @@ impl<'a> RecordBatch<'a> {
         if count < 0 || last_offset_delta < 0 {
             return Err(count_invalid);
         }
+        // A stored batch's offsets are real: non-negative, and the last one
+        // must exist. (A client's base offset is replaced on append.)
+        let base_offset = header.base_offset.get();
+        if validation == Validation::Stored
+            && (base_offset < 0
+                || base_offset
+                    .checked_add(i64::from(last_offset_delta))
+                    .is_none())
+        {
+            return Err(BatchError::BaseOffsetInvalid { base_offset });
+        }
         let records_bytes = self.bytes.len() - BATCH_HEADER_BYTES;
         if compression == Compression::None && count as usize > records_bytes / RECORD_BYTES_MIN {
             return Err(count_invalid);

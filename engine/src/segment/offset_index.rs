@@ -90,7 +90,7 @@ impl OffsetIndex {
     /// Adds an entry for a batch starting at `position` with `offset`; both
     /// must be beyond the last entry (a caller bug otherwise).
     pub fn push(&mut self, offset: Offset, position: FilePosition) {
-        let relative = offset.0 - self.base_offset.0;
+        let relative = offset.0.saturating_sub(self.base_offset.0);
         assert!((0..=i64::from(u32::MAX)).contains(&relative));
         assert!(position.0 <= u64::from(u32::MAX));
         let entry = OffsetIndexEntry {
@@ -105,7 +105,7 @@ impl OffsetIndex {
 
     /// The last entry at or below `offset`: where a scan for `offset` starts.
     pub fn lookup(&self, offset: Offset) -> (Offset, FilePosition) {
-        let relative = offset.0 - self.base_offset.0;
+        let relative = offset.0.saturating_sub(self.base_offset.0);
         let found = self
             .entries
             .partition_point(|entry| i64::from(entry.relative_offset) <= relative);

@@ -47,7 +47,9 @@ impl TimeIndex {
                 timestamp: TimestampMs(i64::from_be_bytes(timestamp)),
                 relative_offset: u32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]),
             };
-            let absolute = base_offset.0 + i64::from(entry.relative_offset);
+            let absolute = base_offset
+                .0
+                .saturating_add(i64::from(entry.relative_offset));
             if absolute >= next_offset.0 {
                 return Err(IndexError::PastLog {
                     index: number,
@@ -78,7 +80,7 @@ impl TimeIndex {
     /// Records that the segment's maximum timestamp rose to `timestamp` at
     /// `offset`; ignored unless it really is a new maximum.
     pub fn push(&mut self, timestamp: TimestampMs, offset: Offset) {
-        let relative = offset.0 - self.base_offset.0;
+        let relative = offset.0.saturating_sub(self.base_offset.0);
         assert!((0..=i64::from(u32::MAX)).contains(&relative));
         if let Some(last) = self.entries.last() {
             if timestamp <= last.timestamp {
@@ -110,7 +112,7 @@ impl TimeIndex {
     pub fn truncate_to_offset(&mut self, offset: Offset) {
         let base = self.base_offset.0;
         self.entries
-            .retain(|entry| base + i64::from(entry.relative_offset) < offset.0);
+            .retain(|entry| base.saturating_add(i64::from(entry.relative_offset)) < offset.0);
     }
 
     pub fn entries(&self) -> &[TimeIndexEntry] {

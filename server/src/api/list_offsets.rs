@@ -75,11 +75,28 @@ async fn lookup(
             .map_or((-1, -1), |(timestamp, offset)| (offset.0, timestamp.0))),
         timestamp if timestamp >= 0 => {
             let found = log
-                .offset_for_timestamp(engine::TimestampMs(timestamp))
+                .offset_for_timestamp_with(engine::TimestampMs(timestamp), &inflate)
                 .await
                 .map_err(|error| error_code::for_engine(&error))?;
             Ok(found.map_or((-1, -1), |(offset, timestamp)| (offset.0, timestamp.0)))
         }
         _ => Err(ResponseError::InvalidRequest),
     }
+}
+
+/// Lists the records of a compressed batch with kafka-protocol's codecs.
+fn inflate(batch: &[u8]) -> Option<Vec<(engine::Offset, engine::TimestampMs)>> {
+    let mut bytes = bytes::Bytes::copy_from_slice(batch);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).ok()?;
+    Some(
+        set.records
+            .iter()
+            .map(|record| {
+                (
+                    engine::Offset(record.offset),
+                    engine::TimestampMs(record.timestamp),
+                )
+            })
+            .collect(),
+    )
 }

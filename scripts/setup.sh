@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing Ringlog needs on a fresh machine of this
+# kind (Debian, root): C libraries for librdkafka (built from source by the
+# rdkafka crate's cmake-build feature) and a Python venv with the clients
+# the tutorials in shared/seeds use. Idempotent and quick when done before.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+for header in /usr/include/curl/curl.h:libcurl4-openssl-dev /usr/include/openssl/ssl.h:libssl-dev \
+              /usr/include/zlib.h:zlib1g-dev /usr/include/zstd.h:libzstd-dev; do
+  [ -e "${header%%:*}" ] || need_apt+=("${header##*:}")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+venv=target/python-venv
+if [ ! -x "$venv/bin/pytest" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check pytest kafka-python confluent-kafka lz4
+fi

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit and integration tests (real broker, real
+# clients), then the tutorials' Python clients against the real broker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+# io_uring registers buffers in locked memory; raise the limit where allowed.
+ulimit -l unlimited 2>/dev/null || true
+cargo test --workspace
+cargo build -q -p ringlog
+RINGLOG_BIN="$PWD/target/debug/ringlog" target/python-venv/bin/pytest -q server/tests/python
