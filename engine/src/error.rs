@@ -69,6 +69,8 @@ pub enum Error {
     Batch(#[from] BatchError),
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error(transparent)]
+    Producer(#[from] crate::producer_state::ProducerError),
     #[error("offset {requested} is outside the log [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         requested: Offset,

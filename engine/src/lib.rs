@@ -22,6 +22,7 @@ mod io;
 pub mod limits;
 pub mod offset;
 pub mod partition_log;
+pub mod producer_state;
 pub mod record_batch;
 pub mod segment;
 
@@ -30,6 +31,7 @@ pub use error::{BatchError, Error, IoError, Result};
 pub use offset::{FilePosition, Offset, TimestampMs};
 pub use partition_log::RetentionOutcome;
 pub use partition_log::{AppendInfo, PartitionLog, ReadChunk, ReadResult, SegmentFile};
+pub use producer_state::ProducerError;
 pub use record_batch::TimestampType;
 
 /// Runtime helpers for callers that host the engine (tests, benches, the

@@ -24,6 +24,8 @@ use crate::topics::TopicTable;
 const TICK: Duration = Duration::from_millis(100);
 const RETENTION_CHECK: Duration = Duration::from_secs(30);
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
+/// Blocking-pool threads per shard (sendfile, file metadata operations).
+const SENDFILE_THREADS: usize = 4;
 
 pub fn run(config: BrokerConfig) -> Result<(), String> {
     let log_dir = config.log_dir();
@@ -50,6 +52,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let config = Arc::new(config);
     let mesh = MeshBuilder::<Job, _>::full(shards, 1024);
+    let opened_barrier = Arc::new(std::sync::Barrier::new(shards));
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let mut handles = Vec::new();
     for id in 0..shards {
@@ -67,10 +70,15 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             table: table.clone(),
             address,
             ready: ready_sender.clone(),
+            opened_barrier: opened_barrier.clone(),
         };
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(engine::runtime::IO_MEMORY_BYTES)
+            // sendfile of cold data blocks: give it threads of its own,
+            // free to run on any core, so one slow read does not queue
+            // every other fetch of the shard behind it.
+            .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(SENDFILE_THREADS))
             .spawn(move || async move { shard_main(started).await })
             .map_err(|error| format!("cannot start shard {id}: {error}"))?;
         handles.push(handle);
@@ -123,6 +131,7 @@ struct Started {
     table: TopicTable,
     address: std::net::SocketAddr,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
+    opened_barrier: Arc<std::sync::Barrier>,
 }
 
 async fn shard_main(started: Started) -> Result<(), String> {
@@ -135,6 +144,7 @@ async fn shard_main(started: Started) -> Result<(), String> {
         table,
         address,
         ready,
+        opened_barrier,
     } = started;
     let (senders, receivers) = mesh
         .join()
@@ -142,7 +152,12 @@ async fn shard_main(started: Started) -> Result<(), String> {
         .map_err(|_| "joining the shard mesh failed".to_string())?;
     let shard = Rc::new(Shard::new(id, shards, config, senders));
     shard.spawn_job_receivers(receivers);
-    let listener = match shard.apply_topics(table).await.and_then(|()| {
+    let opened = shard.apply_topics(table).await;
+    // No shard listens before every shard has opened its partitions: a
+    // request forwarded to a shard still opening would find no partition.
+    // (A blocking wait is fine here: nothing else runs on the shard yet.)
+    opened_barrier.wait();
+    let listener = match opened.and_then(|()| {
         TcpListener::bind(address).map_err(|error| format!("cannot listen on {address}: {error}"))
     }) {
         Ok(listener) => {
@@ -157,29 +172,13 @@ async fn shard_main(started: Started) -> Result<(), String> {
         }
     };
     spawn_retention(shard.clone(), stop.clone());
-    loop {
-        let accept = std::pin::pin!(listener.accept());
-        let tick = std::pin::pin!(glommio::timer::sleep(TICK));
-        let accepted = match futures_util::future::select(accept, tick).await {
-            futures_util::future::Either::Left((result, _)) => Some(result),
-            futures_util::future::Either::Right(_) => None,
-        };
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        if let Some(result) = accepted {
-            match result {
-                Ok(stream) => {
-                    let shard = shard.clone();
-                    let stop = stop.clone();
-                    glommio::spawn_local(
-                        async move { connection::serve(shard, stream, stop).await },
-                    )
-                    .detach();
-                }
-                Err(error) => tracing::warn!("accept failed: {error}"),
-            }
-        }
+    // Accepting runs in its own task and is never cancelled: dropping an
+    // accept in flight (say, racing it with a timer) can lose a connection
+    // the kernel already completed, which the client sees as a reset.
+    let listener = Rc::new(listener);
+    spawn_acceptor(shard.clone(), listener.clone(), stop.clone());
+    while !stop.load(Ordering::SeqCst) {
+        glommio::timer::sleep(TICK).await;
     }
     drop(listener);
     let deadline = std::time::Instant::now() + DRAIN_WAIT;
@@ -189,7 +188,37 @@ async fn shard_main(started: Started) -> Result<(), String> {
     // Peers may still forward work while they drain: keep serving it a moment.
     glommio::timer::sleep(Duration::from_millis(200)).await;
     shard.close_partitions().await;
+    let (sendfile_bytes, memory_record_bytes) = crate::metrics::fetch_bytes();
+    tracing::info!(
+        shard = id,
+        sendfile_bytes,
+        memory_record_bytes,
+        "fetch record bytes"
+    );
     Ok(())
+}
+
+fn spawn_acceptor(shard: Rc<Shard>, listener: Rc<TcpListener>, stop: Arc<AtomicBool>) {
+    glommio::spawn_local(async move {
+        loop {
+            match listener.accept().await {
+                Ok(stream) if !stop.load(Ordering::SeqCst) => {
+                    let shard = shard.clone();
+                    let stop = stop.clone();
+                    glommio::spawn_local(
+                        async move { connection::serve(shard, stream, stop).await },
+                    )
+                    .detach();
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!("accept failed: {error}");
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    })
+    .detach();
 }
 
 fn spawn_retention(shard: Rc<Shard>, stop: Arc<AtomicBool>) {

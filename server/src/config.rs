@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 /// How a key's value is checked.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub enum Kind {
     /// A whole number within [min, max].
     Int {
         min: i64,
@@ -439,6 +439,48 @@ impl BrokerConfig {
             })
             .collect()
     }
+
+    /// Every key of the table with its value in force, as DescribeConfigs
+    /// reports them. Aliases (broker.id, log.dir) carry a value only when
+    /// set; node.id, log.dirs and num.shards report what the broker uses.
+    pub fn entries(&self) -> Vec<ConfigEntry> {
+        KEYS.iter()
+            .map(|spec| {
+                let value = match spec.name {
+                    "node.id" => Some(self.node_id().to_string()),
+                    "log.dirs" => Some(self.log_dir().display().to_string()),
+                    "num.shards" => Some(self.num_shards().to_string()),
+                    name => self.raw(name).map(str::to_string),
+                };
+                ConfigEntry {
+                    name: spec.name,
+                    value,
+                    explicit: self.values.contains_key(spec.name),
+                    default: spec.default,
+                    kind: spec.kind,
+                    doc: spec.doc,
+                }
+            })
+            .collect()
+    }
+
+    /// One key of the table (see [`BrokerConfig::entries`]).
+    pub fn entry(&self, name: &str) -> Option<ConfigEntry> {
+        self.entries().into_iter().find(|entry| entry.name == name)
+    }
+}
+
+/// A broker key and the value in force.
+#[derive(Debug, Clone)]
+pub struct ConfigEntry {
+    pub name: &'static str,
+    pub value: Option<String>,
+    /// Set by server.properties or an override (else the default applies).
+    pub explicit: bool,
+    /// The table's default, if the key has one.
+    pub default: Option<&'static str>,
+    pub kind: Kind,
+    pub doc: &'static str,
 }
 
 fn parse_listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {

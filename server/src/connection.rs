@@ -63,7 +63,8 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, stop: Arc<AtomicBool
             return;
         }
         let mut size = [0u8; 4];
-        if stream.read_exact(&mut size).await.is_err() {
+        if let Err(error) = stream.read_exact(&mut size).await {
+            tracing::debug!(%peer, "connection ends: {error}");
             return;
         }
         let size = i32::from_be_bytes(size);
@@ -85,7 +86,8 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, stop: Arc<AtomicBool
                 return;
             }
         };
-        if written.is_err() {
+        if let Err(error) = written {
+            tracing::debug!(%peer, "connection ends while writing: {error}");
             return;
         }
     }
@@ -101,6 +103,7 @@ async fn write_parts(stream: &mut TcpStream, parts: Vec<Part>) -> std::io::Resul
                 glommio::executor()
                     .spawn_blocking(move || send_file(socket, &fd, position, len))
                     .await?;
+                crate::metrics::add_sendfile_bytes(len);
             }
         }
     }

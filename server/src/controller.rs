@@ -200,3 +200,193 @@ fn add(
     }
     Ok(())
 }
+
+/// File holding the end of the last block of producer ids handed out.
+pub const PRODUCER_IDS_FILE: &str = "__ringlog_producer_ids";
+/// Producer ids reserved per write of that file.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// Hands out a producer id never given before, across restarts: ids come
+/// from blocks whose end is made durable before the first id is used.
+pub async fn allocate_producer_id(shard: &Rc<Shard>) -> Result<i64, (ResponseError, String)> {
+    let answer = shard
+        .call(CONTROLLER_SHARD, move |controller| async move {
+            let changes = controller.controller_changes.clone();
+            let _permit = changes.acquire_static_permit(1).await;
+            let (mut next, mut block_end) = controller.producer_ids.get();
+            if next >= block_end {
+                let path = controller.log_dir.join(PRODUCER_IDS_FILE);
+                let stored = glommio::executor()
+                    .spawn_blocking(move || -> std::io::Result<(i64, i64)> {
+                        let start = match std::fs::read_to_string(&path) {
+                            Ok(text) => text.trim().parse::<i64>().map_err(|error| {
+                                std::io::Error::new(std::io::ErrorKind::InvalidData, error)
+                            })?,
+                            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+                            Err(error) => return Err(error),
+                        };
+                        let end = start + PRODUCER_ID_BLOCK;
+                        let temporary = path.with_extension("tmp");
+                        std::fs::write(&temporary, end.to_string())?;
+                        std::fs::File::open(&temporary)?.sync_all()?;
+                        std::fs::rename(&temporary, &path)?;
+                        if let Some(dir) = path.parent() {
+                            std::fs::File::open(dir)?.sync_all()?;
+                        }
+                        Ok((start, end))
+                    })
+                    .await
+                    .map_err(|error| {
+                        (
+                            ResponseError::KafkaStorageError,
+                            format!("storing producer ids: {error}"),
+                        )
+                    })?;
+                (next, block_end) = stored;
+            }
+            controller.producer_ids.set((next + 1, block_end));
+            Ok(next)
+        })
+        .await;
+    answer.unwrap_or_else(|_| {
+        Err((
+            ResponseError::NotController,
+            "controller unavailable".into(),
+        ))
+    })
+}
+
+/// A topic to grow to `count` partitions. `assignments` is how many replica
+/// assignments the request listed (None: the broker places the replicas).
+#[derive(Debug, Clone)]
+pub struct PartitionGrowth {
+    pub topic: String,
+    pub count: i32,
+    pub assignments: Option<usize>,
+}
+
+/// CreatePartitions: raises partition counts; every shard opens the new
+/// partitions it owns before the answer. Counts never shrink.
+pub async fn create_partitions(
+    shard: &Rc<Shard>,
+    growths: Vec<PartitionGrowth>,
+    validate_only: bool,
+) -> Vec<AdminResult> {
+    let count = growths.len();
+    let answer = shard
+        .call(CONTROLLER_SHARD, move |controller| async move {
+            change(controller, |table, _| {
+                growths
+                    .iter()
+                    .map(|growth| grow(table, growth, validate_only))
+                    .collect()
+            })
+            .await
+        })
+        .await;
+    answer.unwrap_or_else(|_| unavailable(count))
+}
+
+/// A topic's override set to change (AlterConfigs, IncrementalAlterConfigs).
+#[derive(Debug, Clone)]
+pub struct TopicConfigEdit {
+    pub topic: String,
+    pub change: crate::topic_config::ConfigChange,
+}
+
+/// Edits topic overrides; every shard applies the new settings to its
+/// partitions (PartitionLog::set_config) before the answer.
+pub async fn alter_topic_configs(
+    shard: &Rc<Shard>,
+    edits: Vec<TopicConfigEdit>,
+    validate_only: bool,
+) -> Vec<AdminResult> {
+    let count = edits.len();
+    let answer = shard
+        .call(CONTROLLER_SHARD, move |controller| async move {
+            change(controller, |table, broker| {
+                edits
+                    .iter()
+                    .map(|edit| alter_configs_of(table, broker, edit, validate_only))
+                    .collect()
+            })
+            .await
+        })
+        .await;
+    answer.unwrap_or_else(|_| unavailable(count))
+}
+
+fn unavailable(count: usize) -> Vec<AdminResult> {
+    vec![
+        Err((
+            ResponseError::NotController,
+            "controller unavailable".into()
+        ));
+        count
+    ]
+}
+
+fn grow(table: &mut TopicTable, growth: &PartitionGrowth, validate_only: bool) -> AdminResult {
+    let Some(meta) = table.topics.get_mut(&growth.topic) else {
+        return Err((
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic {} does not exist", growth.topic),
+        ));
+    };
+    if growth.count == meta.partitions {
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!("topic already has {} partitions", meta.partitions),
+        ));
+    }
+    if growth.count < meta.partitions {
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!(
+                "topic has {} partitions, more than the requested {}: partitions cannot be removed",
+                meta.partitions, growth.count
+            ),
+        ));
+    }
+    if growth.count > crate::limits::PARTITIONS_PER_TOPIC_MAX {
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!(
+                "{} partitions is more than the {} a topic may have",
+                growth.count,
+                crate::limits::PARTITIONS_PER_TOPIC_MAX
+            ),
+        ));
+    }
+    let added = (growth.count - meta.partitions) as usize;
+    if let Some(assignments) = growth.assignments.filter(|&listed| listed != added) {
+        return Err((
+            ResponseError::InvalidReplicaAssignment,
+            format!("adding {added} partitions but {assignments} assignments were given"),
+        ));
+    }
+    if !validate_only {
+        meta.partitions = growth.count;
+    }
+    Ok(())
+}
+
+fn alter_configs_of(
+    table: &mut TopicTable,
+    broker: &crate::config::BrokerConfig,
+    edit: &TopicConfigEdit,
+    validate_only: bool,
+) -> AdminResult {
+    let Some(meta) = table.topics.get_mut(&edit.topic) else {
+        return Err((
+            ResponseError::UnknownTopicOrPartition,
+            format!("topic {} does not exist", edit.topic),
+        ));
+    };
+    let configs = crate::topic_config::apply(&meta.configs, &edit.change, broker)?;
+    crate::topic_config::validate(broker, &configs)?;
+    if !validate_only {
+        meta.configs = configs;
+    }
+    Ok(())
+}

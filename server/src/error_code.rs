@@ -1,7 +1,7 @@
 //! The one mapping from engine errors to Kafka error codes. Handlers never
 //! pick a code for an engine error themselves.
 
-use engine::{BatchError, Error};
+use engine::{BatchError, Error, ProducerError};
 use kafka_protocol::ResponseError;
 
 pub const NONE: i16 = 0;
@@ -9,6 +9,11 @@ pub const NONE: i16 = 0;
 pub fn for_engine(error: &Error) -> ResponseError {
     match error {
         Error::Batch(batch) => for_batch(batch),
+        Error::Producer(producer) => match producer {
+            ProducerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            ProducerError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            ProducerError::UnknownProducerId { .. } => ResponseError::UnknownProducerId,
+        },
         Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         Error::Io(_) | Error::Offline(_) | Error::Corrupt { .. } => {
             ResponseError::KafkaStorageError

@@ -7,7 +7,9 @@ mod connection;
 mod controller;
 mod error_code;
 mod limits;
+mod metrics;
 mod shard;
+mod topic_config;
 mod topics;
 
 use std::path::PathBuf;

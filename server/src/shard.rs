@@ -121,6 +121,9 @@ pub struct Shard {
     pub open_connections: Cell<usize>,
     /// Serialises topic-table changes (used on the controller shard).
     pub controller_changes: Rc<glommio::sync::Semaphore>,
+    /// Producer ids: the next to hand out and the end of the block
+    /// persisted in `__ringlog_producer_ids` (controller shard only).
+    pub producer_ids: Cell<(i64, i64)>,
 }
 
 impl Shard {
@@ -135,6 +138,7 @@ impl Shard {
             senders,
             open_connections: Cell::new(0),
             controller_changes: Rc::new(glommio::sync::Semaphore::new(1)),
+            producer_ids: Cell::new((0, 0)),
         }
     }
 

@@ -127,6 +127,7 @@ fn hundred_thousand_records_over_eight_partitions_survive_restarts() {
         &bootstrap,
         &[
             ("acks", "all"),
+            ("enable.idempotence", "true"),
             ("compression.type", "lz4"),
             ("batch.size", "65536"),
         ],

@@ -39,6 +39,7 @@ use crate::error::{BatchError, Error, IoError, Result};
 use crate::io::{DirectFile, Signal};
 use crate::limits::{PENDING_BYTES_MAX, SEGMENT_RELATIVE_OFFSET_MAX};
 use crate::offset::{Offset, TimestampMs};
+use crate::producer_state::{CachedBatch, ProducerState, Verdict};
 use crate::record_batch::{
     peek_batch_size, stamp, AppendStamp, Batches, RecordBatch, TimestampType, Validation,
 };
@@ -48,6 +49,7 @@ use segment_state::{Phase, Segment};
 pub(crate) const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 pub(crate) const RECOVERY_POINT_FILE: &str = "recovery-point";
 pub(crate) const LOG_START_OFFSET_FILE: &str = "log-start-offset";
+pub(crate) const PRODUCER_STATE_FILE: &str = "producer-state";
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,7 @@ pub(crate) struct State {
     closing: bool,
     closed: bool,
     fdatasyncs: u64,
+    producers: ProducerState,
 }
 
 impl State {
@@ -151,6 +154,82 @@ impl State {
         {
             let _ = waiter.sender.send(Err(Error::Offline(error.clone())));
         }
+    }
+}
+
+/// Walks batches that were validated already, reading headers only.
+fn validated_batches(mut records: &[u8]) -> impl Iterator<Item = RecordBatch<'_>> {
+    std::iter::from_fn(move || {
+        let batch = RecordBatch::parse_header_only(records)?;
+        records = &records[batch.size()..];
+        Some(batch)
+    })
+}
+
+/// The producer facts of an idempotent batch, if it is one.
+pub(crate) fn idempotent(batch: &RecordBatch<'_>) -> Option<(i64, i16, CachedBatch)> {
+    let producer_id = batch.producer_id();
+    let first_sequence = batch.base_sequence();
+    if producer_id < 0 || first_sequence < 0 {
+        return None;
+    }
+    let delta = batch.header().last_offset_delta.get();
+    let last_sequence = if first_sequence > i32::MAX - delta {
+        delta - (i32::MAX - first_sequence) - 1
+    } else {
+        first_sequence + delta
+    };
+    let cached = CachedBatch {
+        first_sequence,
+        last_sequence,
+        base_offset: batch.base_offset(),
+        last_offset: batch.last_offset(),
+    };
+    Some((producer_id, batch.producer_epoch(), cached))
+}
+
+/// Checks every idempotent batch of a request against the producer state
+/// (and against the request's earlier batches). `Some` if the whole request
+/// was appended before (a retry): its original offsets.
+fn check_producers(producers: &ProducerState, records: &[u8]) -> Result<Option<CachedBatch>> {
+    let mut overlay = producers.clone();
+    let mut duplicates: Option<CachedBatch> = None;
+    let mut fresh = false;
+    for batch in validated_batches(records) {
+        let Some((producer_id, epoch, cached)) = idempotent(&batch) else {
+            fresh = true;
+            continue;
+        };
+        match overlay.check(
+            producer_id,
+            epoch,
+            cached.first_sequence,
+            cached.last_sequence,
+        )? {
+            Verdict::Fresh => {
+                fresh = true;
+                overlay.record(producer_id, epoch, cached);
+            }
+            Verdict::Duplicate(original) => {
+                duplicates = Some(match duplicates {
+                    None => original,
+                    Some(first) => CachedBatch {
+                        last_offset: original.last_offset,
+                        ..first
+                    },
+                });
+            }
+        }
+    }
+    match (duplicates, fresh) {
+        (Some(original), false) => Ok(Some(original)),
+        (Some(original), true) => Err(crate::producer_state::ProducerError::OutOfOrderSequence {
+            producer_id: -1,
+            expected: original.last_sequence,
+            got: original.first_sequence,
+        }
+        .into()),
+        (None, _) => Ok(None),
     }
 }
 
@@ -299,6 +378,15 @@ impl PartitionLog {
         if total_records == 0 {
             return Err(BatchError::Empty.into());
         }
+        if let Some(duplicate) = check_producers(&state.producers, records)? {
+            return Ok(AppendInfo {
+                base_offset: duplicate.base_offset,
+                last_offset: duplicate.last_offset,
+                log_append_time: None,
+                log_start_offset: state.log_start_offset,
+                records: 0,
+            });
+        }
         let now = TimestampMs::now();
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
@@ -310,7 +398,9 @@ impl PartitionLog {
                 _ => unreachable!("validated above"),
             };
             let bytes = &mut records[position..position + size];
-            let count = RecordBatch::parse(bytes, Validation::Stored)?.records_count();
+            let count = RecordBatch::parse_header_only(bytes)
+                .expect("validated above")
+                .records_count();
             state.maybe_roll(size as u64, i64::from(count), now, &config);
             let batch_base = state.log_end_offset;
             stamp(
@@ -321,9 +411,12 @@ impl PartitionLog {
                     log_append_time,
                 },
             )?;
-            let batch = RecordBatch::parse(bytes, Validation::Stored)?;
+            let batch = RecordBatch::parse_header_only(bytes).expect("validated above");
             let next_offset = batch.next_offset();
             let max_timestamp = batch.max_timestamp();
+            if let Some((producer_id, epoch, cached)) = idempotent(&batch) {
+                state.producers.record(producer_id, epoch, cached);
+            }
             let active = state.active_mut();
             let segment_position = active.size;
             active.index_batch(

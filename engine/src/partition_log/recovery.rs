@@ -18,14 +18,15 @@ use std::time::Instant;
 use super::segment_state::{Phase, Segment, SegmentFile};
 use super::tail::Tail;
 use super::{
-    writer, PartitionLog, Shared, State, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE,
-    RECOVERY_POINT_FILE,
+    idempotent, writer, PartitionLog, Shared, State, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE,
+    PRODUCER_STATE_FILE, RECOVERY_POINT_FILE,
 };
 use crate::config::LogConfig;
 use crate::error::{Error, IoError, Result};
 use crate::io::{self, DirectFile, Signal};
 use crate::limits::{align_down, BATCH_HEADER_BYTES, SCAN_READ_BYTES, SEGMENT_RELATIVE_OFFSET_MAX};
 use crate::offset::{Offset, TimestampMs};
+use crate::producer_state::{CachedBatch, ProducerState};
 use crate::record_batch::{peek_batch_size, RecordBatch, Validation};
 use crate::segment::{self, OffsetIndex, TimeIndex};
 
@@ -50,13 +51,19 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
     let stored_log_start = read_offset(&dir.join(LOG_START_OFFSET_FILE)).await?;
     let now = TimestampMs::now();
 
+    let (mut producers, snapshot_offset) =
+        match io::read_file(&dir.join(PRODUCER_STATE_FILE)).await? {
+            Some(bytes) => ProducerState::decode(&bytes).unwrap_or_default(),
+            None => (ProducerState::default(), Offset::ZERO),
+        };
+    let mut replay = Vec::new();
     let mut segments: Vec<Segment> = Vec::new();
     for (number, &base) in bases.iter().enumerate() {
         let next_base = bases.get(number + 1).copied();
         let trusted =
             clean || recovery_point.is_some_and(|point| base < point && next_base.is_some());
         let (segment, cut) =
-            recover_segment(dir, base, next_base, trusted, &config, &alloc).await?;
+            recover_segment(dir, base, next_base, trusted, &config, &mut replay).await?;
         segments.push(segment);
         if cut && next_base.is_some() {
             // Data after a torn batch cannot be trusted: drop later segments.
@@ -85,8 +92,14 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
             segment.phase = Phase::Sealed;
         }
     }
-    let first_base = segments[0].base_offset;
     let log_end_offset = segments.last().expect("at least one segment").next_offset;
+    producers.truncate_to(log_end_offset);
+    for (producer_id, epoch, cached) in replay {
+        if cached.base_offset >= snapshot_offset {
+            producers.record(producer_id, epoch, cached);
+        }
+    }
+    let first_base = segments[0].base_offset;
     let log_start_offset = stored_log_start
         .unwrap_or(first_base)
         .max(first_base)
@@ -113,6 +126,7 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
             closing: false,
             closed: false,
             fdatasyncs: 0,
+            producers,
         }),
         signal: Rc::new(Signal::default()),
         alloc,
@@ -154,8 +168,9 @@ pub(super) async fn recover_segment(
     next_base: Option<Offset>,
     trusted: bool,
     config: &LogConfig,
-    alloc: &DirectFile,
+    producers: &mut Vec<(i64, i16, CachedBatch)>,
 ) -> Result<(Segment, bool)> {
+    let producers_before = producers.len();
     let path = segment::file_path(dir, base, "log");
     let direct = DirectFile::open_read_write(&path).await?;
     let file_size = direct.size().await?;
@@ -188,13 +203,15 @@ pub(super) async fn recover_segment(
         file_size,
         validate,
         config,
+        producers,
     )
     .await?;
     if !validate && end != file_size {
         // The index files or the clean marker vouched for data that does
         // not hold up: distrust them and validate the whole segment.
         segment = Segment::new_active(base, TimestampMs::NONE);
-        end = scan(&direct, &mut segment, 0, file_size, true, config).await?;
+        producers.truncate(producers_before);
+        end = scan(&direct, &mut segment, 0, file_size, true, config, producers).await?;
     }
     let cut = end < file_size;
     if cut {
@@ -208,7 +225,6 @@ pub(super) async fn recover_segment(
     segment.phase = Phase::Sealed;
     let plain = io::open_plain(&path).await?;
     segment.file = Some(Rc::new(SegmentFile::new(direct, plain, path)));
-    let _ = alloc;
     Ok((segment, cut))
 }
 
@@ -245,6 +261,7 @@ async fn scan(
     file_size: u64,
     validate: bool,
     config: &LogConfig,
+    producers: &mut Vec<(i64, i16, CachedBatch)>,
 ) -> Result<u64> {
     let mut buffer: Vec<u8> = Vec::new();
     let mut buffer_start = from;
@@ -290,6 +307,9 @@ async fn scan(
         {
             break;
         }
+        if let Some(producer) = idempotent(&batch) {
+            producers.push(producer);
+        }
         segment.index_batch(
             position,
             batch.base_offset(),
@@ -332,8 +352,9 @@ pub(super) async fn close(shared: &Shared) -> Result<()> {
         }
         state.closed = true;
         let end = state.log_end_offset;
+        let producer_snapshot = state.producers.encode(end);
         let active = state.active_mut();
-        active.file.clone().map(|file| {
+        let seal = active.file.clone().map(|file| {
             (
                 file,
                 active.base_offset,
@@ -342,9 +363,12 @@ pub(super) async fn close(shared: &Shared) -> Result<()> {
                 active.time_index.encode(),
                 end,
             )
-        })
+        });
+        (seal, producer_snapshot)
     };
-    if let Some((file, base, size, offset_index, time_index, end)) = job {
+    let (seal, producer_snapshot) = job;
+    io::write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot).await?;
+    if let Some((file, base, size, offset_index, time_index, end)) = seal {
         writer::seal(shared, &file, base, size, offset_index, time_index).await?;
         io::write_file_atomic(
             &shared.dir.join(RECOVERY_POINT_FILE),

@@ -6,7 +6,7 @@
 
 use super::recovery::{recover_segment, remove_segment_files};
 use super::segment_state::Phase;
-use super::{PartitionLog, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use super::{PartitionLog, LOG_START_OFFSET_FILE, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
 use crate::error::{Error, Result};
 use crate::io;
 use crate::offset::{Offset, TimestampMs};
@@ -188,7 +188,7 @@ impl PartitionLog {
             None,
             false,
             &config,
-            &self.shared.alloc,
+            &mut Vec::new(),
         )
         .await?;
         segment.phase = Phase::Active;
@@ -207,7 +207,11 @@ impl PartitionLog {
             state.written_offset = new_end;
             state.flushed_offset = new_end;
             state.flush_requested = new_end;
+            state.producers.truncate_to(new_end);
         }
+        // Producer snapshot before the recovery point, as when sealing.
+        let snapshot = self.shared.state.borrow().producers.encode(new_end);
+        io::write_file_atomic(&self.shared.dir.join(PRODUCER_STATE_FILE), snapshot).await?;
         io::write_file_atomic(
             &self.shared.dir.join(RECOVERY_POINT_FILE),
             keep_base.0.to_string().into_bytes(),

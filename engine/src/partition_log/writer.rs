@@ -15,7 +15,7 @@ use futures_channel::oneshot;
 
 use super::segment_state::{Phase, SegmentFile};
 use super::tail::WriteOp;
-use super::{Shared, RECOVERY_POINT_FILE};
+use super::{Shared, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
 use crate::error::IoError;
 use crate::io::{self, DirectFile, Signal};
 use crate::limits::{align_up, PREALLOCATE_STEP_BYTES};
@@ -41,6 +41,7 @@ enum Job {
         next_offset: Offset,
         offset_index: Vec<u8>,
         time_index: Vec<u8>,
+        producer_snapshot: Vec<u8>,
     },
     Flush {
         files: Vec<Rc<SegmentFile>>,
@@ -94,6 +95,7 @@ fn plan(shared: &Shared) -> Job {
     if state.failure.is_some() {
         return Job::Exit;
     }
+    let state = &mut *state;
     for segment in state.segments.iter_mut() {
         if segment.phase == Phase::Sealed {
             continue;
@@ -131,6 +133,13 @@ fn plan(shared: &Shared) -> Job {
                 next_offset: segment.next_offset,
                 offset_index: segment.offset_index.encode(),
                 time_index: segment.time_index.encode(),
+                producer_snapshot: {
+                    // The state as of this segment's end: later batches may
+                    // still be in memory only.
+                    let mut at_end = state.producers.clone();
+                    at_end.truncate_to(segment.next_offset);
+                    at_end.encode(segment.next_offset)
+                },
             };
         }
         break;
@@ -198,8 +207,12 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), IoError> {
             next_offset,
             offset_index,
             time_index,
+            producer_snapshot,
         } => {
             seal(shared, &file, base_offset, size, offset_index, time_index).await?;
+            // The snapshot first: a recovery point is only ever paired with
+            // a producer snapshot at or after it.
+            io::write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot).await?;
             io::write_file_atomic(
                 &shared.dir.join(RECOVERY_POINT_FILE),
                 next_offset.0.to_string().into_bytes(),

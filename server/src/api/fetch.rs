@@ -162,6 +162,7 @@ fn to_parts(result: engine::ReadResult) -> PartitionData {
             }
             engine::ReadChunk::Memory(memory) => {
                 bytes += memory.len() as u64;
+                crate::metrics::add_memory_record_bytes(memory.len() as u64);
                 parts.push(Part::Bytes(memory.clone()));
             }
         }

@@ -1,12 +1,22 @@
 //! The Kafka request layer: decode a frame, dispatch to the API's handler,
 //! encode the answer. One file per API.
 
+mod alter_configs;
 mod api_versions;
+mod config_resource;
+mod create_partitions;
 mod create_topics;
+mod delete_records;
 mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod describe_log_dirs;
 mod fetch;
+mod incremental_alter_configs;
+mod init_producer_id;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
 pub mod versions;
 
@@ -83,6 +93,42 @@ pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
         },
         ApiKey::DeleteTopics => match decode(&mut body, preamble) {
             Ok(request) => Ok(delete_topics::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::InitProducerId => match decode(&mut body, preamble) {
+            Ok(request) => Ok(init_producer_id::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::CreatePartitions => match decode(&mut body, preamble) {
+            Ok(request) => Ok(create_partitions::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::DescribeConfigs => match decode(&mut body, preamble) {
+            Ok(request) => Ok(describe_configs::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::AlterConfigs => match decode(&mut body, preamble) {
+            Ok(request) => Ok(alter_configs::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::IncrementalAlterConfigs => match decode(&mut body, preamble) {
+            Ok(request) => Ok(incremental_alter_configs::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::DeleteRecords => match decode(&mut body, preamble) {
+            Ok(request) => Ok(delete_records::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::DescribeCluster => match decode(&mut body, preamble) {
+            Ok(request) => Ok(describe_cluster::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::DescribeLogDirs => match decode(&mut body, preamble) {
+            Ok(request) => Ok(describe_log_dirs::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::OffsetForLeaderEpoch => match decode(&mut body, preamble) {
+            Ok(request) => Ok(offset_for_leader_epoch::handle(shard, preamble, request).await),
             Err(error) => Err(error),
         },
         other => Err(format!("{other:?} is advertised but has no handler")),

@@ -28,10 +28,7 @@ def test_kafka_python_sync_and_async_send_then_read_back(broker):
     admin.close()
     producer = KafkaProducer(
         bootstrap_servers=broker,
-        acks="all",
-        # kafka-python 2.1+ turns idempotence on by default; InitProducerId
-        # comes with the idempotent-producer step of the broker issue.
-        enable_idempotence=False,
+        acks="all",  # kafka-python 2.1+ is idempotent by default: InitProducerId
         compression_type="gzip",
         value_serializer=lambda value: json.dumps(value).encode(),
     )

@@ -19,6 +19,8 @@ pub struct Broker {
     pub data: PathBuf,
     shards: usize,
     overrides: Vec<String>,
+    /// Where the broker's log goes (appended across restarts), if captured.
+    pub log: Option<PathBuf>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -43,10 +45,34 @@ impl Broker {
             data: dir.path().join("data"),
             shards,
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
+            log: None,
             _dir: Some(dir),
         };
         broker.spawn();
         broker
+    }
+
+    /// Starts a broker whose log (at info level) is kept in a file.
+    pub fn start_logged(shards: usize, overrides: &[&str]) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            data: dir.path().join("data"),
+            shards,
+            overrides: overrides.iter().map(|item| item.to_string()).collect(),
+            log: Some(dir.path().join("broker.log")),
+            _dir: Some(dir),
+        };
+        broker.spawn();
+        broker
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     fn spawn(&mut self) {
@@ -62,21 +88,56 @@ impl Broker {
         for item in &self.overrides {
             command.args(["--override", item]);
         }
+        let (level, stderr) = match &self.log {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap();
+                ("info".to_string(), Stdio::from(file))
+            }
+            None => (
+                std::env::var("RINGLOG_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                Stdio::inherit(),
+            ),
+        };
         let child = command
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         self.child = Some(child);
+        // Ready means answering: three ApiVersions round trips in a row.
+        // Right after a kill -9 the old process's listener can linger for a
+        // few ms (io_uring holds it until the ring is torn down) and reset
+        // connections the kernel hashed to it.
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "broker did not start listening");
+        let mut answered = 0;
+        while answered < 3 {
+            assert!(Instant::now() < deadline, "broker did not start answering");
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("broker exited early: {status}");
             }
-            std::thread::sleep(Duration::from_millis(20));
+            if self.answers_api_versions() {
+                answered += 1;
+            } else {
+                answered = 0;
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
+    }
+
+    fn answers_api_versions(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        // ApiVersions v0, correlation id 1, null client id.
+        let request = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+        let mut size = [0u8; 4];
+        stream.write_all(&request).is_ok() && stream.read_exact(&mut size).is_ok()
     }
 
     pub fn bootstrap(&self) -> String {

@@ -1,0 +1,68 @@
+//! DescribeCluster: this broker is the whole cluster and its controller.
+
+use std::rc::Rc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use super::metadata::CLUSTER_ID;
+use super::{encode, Preamble};
+use crate::connection::Reply;
+use crate::error_code;
+use crate::shard::Shard;
+
+/// Kafka's `EndpointType` codes (DescribeCluster v1+).
+const ENDPOINT_BROKERS: i8 = 1;
+
+/// Kafka's "authorized operations were not requested".
+const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+/// With no authorizer every operation the cluster resource has is allowed:
+/// ALTER (7), CREATE (5), CLUSTER_ACTION (9), DESCRIBE (8),
+/// DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12).
+const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+pub async fn handle(
+    shard: &Rc<Shard>,
+    preamble: Preamble,
+    request: DescribeClusterRequest,
+) -> Reply {
+    let response = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_BROKERS);
+    // This listener serves brokers; there is no separate controller endpoint.
+    if preamble.api_version >= 1 && request.endpoint_type != ENDPOINT_BROKERS {
+        return encode(
+            preamble,
+            &response
+                .with_error_code(ResponseError::MismatchedEndpointType.code())
+                .with_error_message(Some(StrBytes::from_string(format!(
+                    "endpoint type {} was asked for; this is a broker endpoint ({ENDPOINT_BROKERS})",
+                    request.endpoint_type
+                )))),
+        );
+    }
+    let node_id = shard.config.node_id();
+    let (host, port) = shard
+        .config
+        .advertised_listener()
+        .unwrap_or_else(|_| ("127.0.0.1".into(), 9092));
+    let operations = if request.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
+    let response = response
+        .with_error_code(error_code::NONE)
+        .with_cluster_id(StrBytes::from_static_str(CLUSTER_ID))
+        .with_controller_id(BrokerId(node_id))
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(node_id))
+            .with_host(StrBytes::from_string(host))
+            .with_port(i32::from(port))
+            .with_rack(None)
+            .with_is_fenced(false)])
+        .with_cluster_authorized_operations(operations);
+    encode(preamble, &response)
+}
