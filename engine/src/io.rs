@@ -61,10 +61,10 @@ impl SharedBuf {
 
 /// A file opened with O_DIRECT through io_uring.
 ///
-/// Reads do not use glommio: its DMA reads fail with EOPNOTSUPP on this
-/// machine kind's kernel (6.18, virtio disk), while its writes work. Reads
-/// are rare here (recovery, header scans), so they run as aligned O_DIRECT
-/// preads on glommio's blocking pool, through a duplicate of the descriptor.
+/// Reads run as aligned O_DIRECT preads on glommio's blocking pool, through
+/// a duplicate of the descriptor. They are rare (recovery, header scans),
+/// and this keeps them working whatever glommio concluded about polled I/O
+/// for the device (see [`settle_iopoll_probe`]).
 pub struct DirectFile {
     file: DmaFile,
     reader: std::sync::Arc<std::fs::File>,
@@ -180,10 +180,13 @@ impl DirectFile {
             .map_err(|error| glommio_error("truncating", &self.path, error))
     }
 
-    /// Reserves blocks up to `size` without changing the visible file size.
+    /// Reserves blocks up to `size` and extends the file to it, so writes
+    /// never extend the file: ext4 runs size-extending direct writes
+    /// synchronously under an exclusive lock, in-place ones asynchronously.
+    /// Recovery cuts the zeroed space after the last batch.
     pub async fn pre_allocate(&self, size: u64) -> IoResult<()> {
         self.file
-            .pre_allocate(size, true)
+            .pre_allocate(size, false)
             .await
             .map_err(|error| glommio_error("preallocating", &self.path, error))
     }
@@ -251,6 +254,34 @@ impl Drop for AlignedHeap {
         // SAFETY: allocated in `new` with this layout.
         unsafe { std::alloc::dealloc(self.pointer.as_ptr(), self.layout) }
     }
+}
+
+thread_local! {
+    static PROBED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// glommio decides once per device whether it supports polled I/O, by
+/// reading the first 4 KiB of the first file it opens there with DMA. An
+/// empty file (a new segment, an O_TMPFILE) reads as end-of-file, which
+/// passes the test, and glommio then sends every read and write of the
+/// device to the poll ring: reads fail with EOPNOTSUPP on a device without
+/// poll queues (virtio here), writes are serialised through one kernel
+/// worker, and the shard busy-polls. So the first DMA file a shard opens is
+/// one with data in it.
+pub async fn settle_iopoll_probe(dir: &Path) -> IoResult<()> {
+    if PROBED.with(std::cell::Cell::get) {
+        return Ok(());
+    }
+    let path = dir.join(".iopoll-probe");
+    let owned = path.clone();
+    blocking(move || std::fs::write(owned, vec![0u8; DIRECT_IO_ALIGN_BYTES as usize]))
+        .await
+        .map_err(|error| IoError::new("writing", &path, &error))?;
+    let file = DirectFile::open_read_write(&path).await?;
+    drop(file);
+    remove_file(&path).await?;
+    PROBED.with(|probed| probed.set(true));
+    Ok(())
 }
 
 /// Runs a blocking closure on glommio's blocking pool, off the shard.

@@ -37,8 +37,11 @@ pub const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
 /// One in-memory write chunk; a full chunk is written without a copy.
 pub const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
 
-/// Segment files grow by fallocate in steps of this many bytes.
-pub const PREALLOCATE_STEP_BYTES: u64 = 32 * 1024 * 1024;
+/// Segment files grow by fallocate in steps that double from the minimum
+/// to the maximum: an idle partition reserves little, a busy one rarely
+/// stops its writes (ext4's fallocate waits for direct writes in flight).
+pub const PREALLOCATE_STEP_MIN_BYTES: u64 = 4 * 1024 * 1024;
+pub const PREALLOCATE_STEP_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Appended bytes that may wait for the writer before `append` waits too.
 pub const PENDING_BYTES_MAX: u64 = 64 * 1024 * 1024;
@@ -59,7 +62,7 @@ pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
 pub const SCAN_READ_BYTES: usize = 1024 * 1024;
 
 const _: () = assert!((WRITE_CHUNK_BYTES as u64).is_multiple_of(DIRECT_IO_ALIGN_BYTES));
-const _: () = assert!(PREALLOCATE_STEP_BYTES.is_multiple_of(DIRECT_IO_ALIGN_BYTES));
+const _: () = assert!(PREALLOCATE_STEP_MIN_BYTES.is_multiple_of(DIRECT_IO_ALIGN_BYTES));
 const _: () = assert!(BATCH_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);
 const _: () = assert!((SCAN_READ_BYTES as u64).is_multiple_of(DIRECT_IO_ALIGN_BYTES));
 

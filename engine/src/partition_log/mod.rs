@@ -89,6 +89,8 @@ pub(crate) struct State {
     closed: bool,
     fdatasyncs: u64,
     producers: ProducerState,
+    /// Ids for write rounds.
+    next_round_id: u64,
 }
 
 impl State {
@@ -253,6 +255,8 @@ pub(crate) struct Shared {
     alloc: DirectFile,
     leader_epoch: Cell<i32>,
     writer_exited: RefCell<Option<oneshot::Receiver<()>>>,
+    /// For tasks that must not keep the log alive (write rounds).
+    weak_self: RefCell<std::rc::Weak<Shared>>,
 }
 
 /// One partition's log. See the module documentation for the contract.
@@ -431,6 +435,8 @@ impl PartitionLog {
                 .tail
                 .append(&self.shared.alloc, segment_position, batch.as_bytes());
             active.size += size as u64;
+            let end = active.size;
+            active.boundaries.push_back((end, next_offset));
             state.log_end_offset = next_offset;
             position += size;
         }

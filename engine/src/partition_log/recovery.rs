@@ -32,6 +32,7 @@ use crate::segment::{self, OffsetIndex, TimeIndex};
 
 pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> {
     io::create_dir_all(dir).await?;
+    io::settle_iopoll_probe(dir).await?;
     let alloc = DirectFile::anonymous(dir).await?;
     let names = io::list_dir(dir).await?;
     let mut bases: Vec<Offset> = names
@@ -127,12 +128,15 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
             closed: false,
             fdatasyncs: 0,
             producers,
+            next_round_id: 0,
         }),
         signal: Rc::new(Signal::default()),
         alloc,
         leader_epoch: Cell::new(0),
         writer_exited: RefCell::new(None),
+        weak_self: RefCell::new(std::rc::Weak::new()),
     });
+    *shared.weak_self.borrow_mut() = Rc::downgrade(&shared);
     writer::spawn(&shared);
     Ok(PartitionLog { shared })
 }
@@ -221,6 +225,8 @@ pub(super) async fn recover_segment(
     segment.size = end;
     segment.written_size = end;
     segment.written_next_offset = segment.next_offset;
+    segment.durable_bytes = end;
+    segment.issued_bytes = end;
     segment.allocated = end;
     segment.phase = Phase::Sealed;
     let plain = io::open_plain(&path).await?;

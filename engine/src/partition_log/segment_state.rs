@@ -63,16 +63,34 @@ impl AsRawFd for SegmentFile {
     }
 }
 
+/// A set of writes issued together, covering `[start, end)` of the file.
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    pub id: u64,
+    pub start: u64,
+    pub end: u64,
+    pub done: bool,
+}
+
 pub struct Segment {
     pub base_offset: Offset,
     /// One past the last offset assigned in this segment.
     pub next_offset: Offset,
     /// Logical bytes appended.
     pub size: u64,
-    /// Bytes whose writes completed, a contiguous prefix at a batch boundary.
+    /// Readable bytes: a prefix whose writes completed, ending at a batch
+    /// boundary. Readers never go past it.
     pub written_size: u64,
     /// One past the last offset inside `written_size`.
     pub written_next_offset: Offset,
+    /// Bytes whose writes completed: a contiguous prefix (may end mid-batch).
+    pub durable_bytes: u64,
+    /// End of the bytes handed to writes so far, in flight or done.
+    pub issued_bytes: u64,
+    /// Write rounds not yet folded into `durable_bytes`, in issue order.
+    pub rounds: std::collections::VecDeque<Round>,
+    /// `(end position, next offset)` of appended batches not yet readable.
+    pub boundaries: std::collections::VecDeque<(u64, Offset)>,
     pub tail: Tail,
     pub offset_index: OffsetIndex,
     pub time_index: TimeIndex,
@@ -97,6 +115,10 @@ impl Segment {
             size: 0,
             written_size: 0,
             written_next_offset: base_offset,
+            durable_bytes: 0,
+            issued_bytes: 0,
+            rounds: std::collections::VecDeque::new(),
+            boundaries: std::collections::VecDeque::new(),
             tail: Tail::default(),
             offset_index: OffsetIndex::new(base_offset),
             time_index: TimeIndex::new(base_offset),
@@ -138,7 +160,34 @@ impl Segment {
 
     /// Bytes appended but not yet written.
     pub fn pending_bytes(&self) -> u64 {
-        self.size - self.written_size
+        self.size - self.durable_bytes
+    }
+
+    pub fn rounds_in_flight(&self) -> usize {
+        self.rounds.iter().filter(|round| !round.done).count()
+    }
+
+    /// Marks a round complete and folds completed rounds, in order, into
+    /// `durable_bytes`, then moves the readable end over every batch that
+    /// is now wholly on disk. Returns the new readable next offset.
+    pub fn complete_round(&mut self, id: u64) -> Offset {
+        if let Some(round) = self.rounds.iter_mut().find(|round| round.id == id) {
+            round.done = true;
+        }
+        while self.rounds.front().is_some_and(|round| round.done) {
+            let round = self.rounds.pop_front().expect("checked above");
+            assert!(round.start <= self.durable_bytes, "rounds are contiguous");
+            self.durable_bytes = self.durable_bytes.max(round.end);
+        }
+        while let Some(&(end, next_offset)) = self.boundaries.front() {
+            if end > self.durable_bytes {
+                break;
+            }
+            self.boundaries.pop_front();
+            self.written_size = end;
+            self.written_next_offset = next_offset;
+        }
+        self.written_next_offset
     }
 
     /// The first position readers must take from memory rather than the
@@ -149,7 +198,7 @@ impl Segment {
             Phase::Active | Phase::Sealing => self
                 .tail
                 .start()
-                .unwrap_or(crate::limits::align_down(self.written_size)),
+                .unwrap_or(crate::limits::align_down(self.durable_bytes)),
         }
     }
 }

@@ -130,9 +130,9 @@ impl Tail {
         }
     }
 
-    /// The writes that put `[align_down(written), size)` on disk.
-    pub fn write_ops(&mut self, alloc: &DirectFile, written: u64, size: u64) -> Vec<WriteOp> {
-        let from = align_down(written);
+    /// The writes that put `[from, size)` on disk; `from` is page aligned.
+    pub fn write_ops(&mut self, alloc: &DirectFile, from: u64, size: u64) -> Vec<WriteOp> {
+        assert_eq!(align_down(from), from, "writes start on a page");
         let mut ops = Vec::new();
         for chunk in self.chunks.iter_mut() {
             if chunk.end() <= from || chunk.start >= size {

@@ -1,24 +1,34 @@
 //! The per-partition writer task: the only code that writes segment files.
 //!
-//! It loops over one job at a time, oldest segment first:
-//! create the file of a new segment → write the pending bytes (one round of
-//! non-overlapping aligned writes, issued together) → seal a rolled segment
-//! (fdatasync, truncate to its logical size, write its indexes) → fdatasync
-//! for waiting durable appends or the flush policy. Appends made while a
-//! round or an fdatasync runs are taken by the next one, which is how
-//! concurrent durable appends share an fdatasync (group commit).
+//! It plans one job at a time, oldest segment first: create the file of a
+//! new segment → write pending bytes → seal a rolled segment (fdatasync,
+//! truncate to its logical size, write its indexes) → fdatasync for waiting
+//! durable appends or the flush policy. Appends made while an fdatasync runs
+//! are taken by the next one (group commit).
+//!
+//! Writes go out in rounds that run as their own tasks, so the disk stays
+//! busy while appenders copy the next batches in. No page is ever in two
+//! writes at once:
+//! ```text
+//!  rounds in flight: write whole pages only, from the end of the last round
+//!     [round 1: 0 .. 1 MiB)[round 2: 1 .. 2 MiB)[round 3 ...)
+//!  nothing in flight: write from the last partial page to the end,
+//!     padding the tail page (it is written again, whole, later)
+//! ```
+//! Completed rounds fold into `durable_bytes` in issue order; readers and
+//! appenders see batches once every byte of them is on disk.
 
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
-use super::segment_state::{Phase, SegmentFile};
+use super::segment_state::{Phase, Round, Segment, SegmentFile};
 use super::tail::WriteOp;
 use super::{Shared, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
 use crate::error::IoError;
 use crate::io::{self, DirectFile, Signal};
-use crate::limits::{align_up, PREALLOCATE_STEP_BYTES};
+use crate::limits::{align_down, align_up, PREALLOCATE_STEP_MAX_BYTES, PREALLOCATE_STEP_MIN_BYTES};
 use crate::offset::Offset;
 use crate::segment;
 
@@ -26,14 +36,7 @@ enum Job {
     Create {
         base_offset: Offset,
     },
-    Write {
-        base_offset: Offset,
-        file: Rc<SegmentFile>,
-        ops: Vec<WriteOp>,
-        preallocate_to: Option<u64>,
-        to_size: u64,
-        to_next_offset: Offset,
-    },
+    Write(RoundJob),
     Seal {
         base_offset: Offset,
         file: Rc<SegmentFile>,
@@ -108,22 +111,11 @@ fn plan(shared: &Shared) -> Job {
                 base_offset: segment.base_offset,
             };
         };
-        if segment.written_size < segment.size {
-            let to_size = segment.size;
-            let ops = segment
-                .tail
-                .write_ops(&shared.alloc, segment.written_size, to_size);
-            let needed = align_up(to_size);
-            let preallocate_to = (needed > segment.allocated)
-                .then(|| needed.div_ceil(PREALLOCATE_STEP_BYTES) * PREALLOCATE_STEP_BYTES);
-            return Job::Write {
-                base_offset: segment.base_offset,
-                file,
-                ops,
-                preallocate_to,
-                to_size,
-                to_next_offset: segment.next_offset,
-            };
+        if let Some(round) = take_round(&shared.alloc, segment, &mut state.next_round_id, &file) {
+            return Job::Write(round);
+        }
+        if segment.rounds_in_flight() > 0 || segment.durable_bytes < segment.size {
+            break;
         }
         if segment.phase == Phase::Sealing {
             return Job::Seal {
@@ -150,8 +142,16 @@ fn plan(shared: &Shared) -> Job {
         .filter(|segment| segment.dirty && segment.phase != Phase::Sealed)
         .filter_map(|segment| segment.file.clone())
         .collect();
+    let in_flight = state
+        .segments
+        .iter()
+        .any(|segment| segment.rounds_in_flight() > 0);
     let unflushed = state.written_offset > state.flushed_offset;
-    let requested = state.flush_requested > state.flushed_offset;
+    // What is asked for is written, or will not be by any write in flight:
+    // sync now. Otherwise the rounds in flight finish first, and one
+    // fdatasync covers them all.
+    let requested = state.flush_requested > state.flushed_offset
+        && (state.flush_requested <= state.written_offset || !in_flight);
     let due_in = config
         .flush_ms
         .map(|flush_ms| Duration::from_millis(flush_ms).saturating_sub(state.last_flush.elapsed()));
@@ -161,7 +161,7 @@ fn plan(shared: &Shared) -> Job {
             target: state.written_offset,
         };
     }
-    if state.closing {
+    if state.closing && !in_flight {
         return Job::Exit;
     }
     Job::Idle {
@@ -169,35 +169,120 @@ fn plan(shared: &Shared) -> Job {
     }
 }
 
+/// Rounds a segment may have in flight at once.
+const ROUNDS_IN_FLIGHT_MAX: usize = 16;
+
+/// The byte range the next write round of `segment` should cover, if any.
+///
+/// Rounds write whole pages while there are any, so the next round can start
+/// while they are in flight. The partial last page is written, padded, only
+/// when nothing is in flight and nothing else is left: it is the one page a
+/// later round writes again.
+fn next_round(segment: &Segment) -> Option<(u64, u64)> {
+    if segment.issued_bytes >= segment.size {
+        return None;
+    }
+    let whole_pages_end = align_down(segment.size);
+    let in_flight = segment.rounds_in_flight();
+    if in_flight == 0 {
+        return Some((align_down(segment.durable_bytes), segment.size));
+    }
+    let issued_whole_pages = align_down(segment.issued_bytes) == segment.issued_bytes;
+    (in_flight < ROUNDS_IN_FLIGHT_MAX
+        && issued_whole_pages
+        && whole_pages_end > segment.issued_bytes)
+        .then_some((segment.issued_bytes, whole_pages_end))
+}
+
+/// One round of writes, planned and not yet issued.
+struct RoundJob {
+    base_offset: Offset,
+    file: Rc<SegmentFile>,
+    ops: Vec<WriteOp>,
+    preallocate_to: Option<u64>,
+    round_id: u64,
+}
+
+/// Plans the next round of `segment`, if `next_round` allows one.
+fn take_round(
+    alloc: &DirectFile,
+    segment: &mut Segment,
+    next_round_id: &mut u64,
+    file: &Rc<SegmentFile>,
+) -> Option<RoundJob> {
+    let (from, to) = next_round(segment)?;
+    let ops = segment.tail.write_ops(alloc, from, to);
+    let needed = align_up(to);
+    let preallocate_to = (needed > segment.allocated).then(|| {
+        let step = segment
+            .allocated
+            .clamp(PREALLOCATE_STEP_MIN_BYTES, PREALLOCATE_STEP_MAX_BYTES);
+        needed.div_ceil(step) * step
+    });
+    if let Some(size) = preallocate_to {
+        segment.allocated = size;
+    }
+    let round_id = *next_round_id;
+    *next_round_id += 1;
+    segment.rounds.push_back(Round {
+        id: round_id,
+        start: from,
+        end: to,
+        done: false,
+    });
+    segment.issued_bytes = to;
+    Some(RoundJob {
+        base_offset: segment.base_offset,
+        file: file.clone(),
+        ops,
+        preallocate_to,
+        round_id,
+    })
+}
+
+/// Issues a round's writes, waits for them and folds the result in.
+async fn execute_round(weak: Weak<Shared>, signal: Rc<Signal>, round: RoundJob) {
+    let RoundJob {
+        base_offset,
+        file,
+        ops,
+        preallocate_to,
+        round_id,
+    } = round;
+    let mut result = Ok(());
+    if let Some(size) = preallocate_to {
+        result = file.direct.pre_allocate(size).await;
+    }
+    if result.is_ok() {
+        result = write_round(&file.direct, ops).await;
+    }
+    let Some(shared) = weak.upgrade() else {
+        return;
+    };
+    let keep = shared.config.borrow().tail_cache_bytes;
+    let mut state = shared.state.borrow_mut();
+    match result {
+        Err(error) => state.fail(error),
+        Ok(()) => {
+            if let Some(segment) = state.segment_mut(base_offset) {
+                let readable = segment.complete_round(round_id);
+                segment.dirty = true;
+                segment.tail.evict(segment.durable_bytes, keep);
+                state.written_offset = state.written_offset.max(readable);
+            }
+            state.complete_waiters();
+        }
+    }
+    drop(state);
+    signal.raise();
+}
+
 async fn execute(shared: &Shared, job: Job) -> Result<(), IoError> {
     match job {
         Job::Create { base_offset } => create(shared, base_offset).await,
-        Job::Write {
-            base_offset,
-            file,
-            ops,
-            preallocate_to,
-            to_size,
-            to_next_offset,
-        } => {
-            if let Some(size) = preallocate_to {
-                file.direct.pre_allocate(size).await?;
-            }
-            write_round(&file.direct, ops).await?;
-            let mut state = shared.state.borrow_mut();
-            let keep = shared.config.borrow().tail_cache_bytes;
-            if let Some(segment) = state.segment_mut(base_offset) {
-                assert!(to_size >= segment.written_size);
-                segment.written_size = to_size;
-                segment.written_next_offset = to_next_offset;
-                segment.dirty = true;
-                if let Some(size) = preallocate_to {
-                    segment.allocated = segment.allocated.max(size);
-                }
-                segment.tail.evict(to_size, keep);
-            }
-            state.written_offset = state.written_offset.max(to_next_offset);
-            state.complete_waiters();
+        Job::Write(round) => {
+            let weak = shared.weak_self.borrow().clone();
+            io::spawn_detached(execute_round(weak, shared.signal.clone(), round));
             Ok(())
         }
         Job::Seal {
