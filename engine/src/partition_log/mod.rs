@@ -347,8 +347,22 @@ impl PartitionLog {
     pub async fn append(&self, records: &mut [u8]) -> Result<AppendInfo> {
         self.wait_for_room().await?;
         let info = self.append_nowait(records)?;
+        self.write_from_here().await;
         self.wait_written(info.next_offset()).await?;
         Ok(info)
+    }
+
+    /// Puts pending bytes on the disk from the calling task, if a round can
+    /// go now (see `writer::plan_round`).
+    async fn write_from_here(&self) {
+        if let Some(round) = writer::plan_round(&self.shared) {
+            writer::execute_round(
+                Rc::downgrade(&self.shared),
+                self.shared.signal.clone(),
+                round,
+            )
+            .await;
+        }
     }
 
     /// Appends and returns only after an fdatasync covers the batches.
@@ -356,6 +370,7 @@ impl PartitionLog {
     pub async fn append_durable(&self, records: &mut [u8]) -> Result<AppendInfo> {
         self.wait_for_room().await?;
         let info = self.append_nowait(records)?;
+        self.write_from_here().await;
         self.wait_flushed(info.next_offset()).await?;
         Ok(info)
     }

@@ -91,6 +91,9 @@ pub struct Segment {
     pub rounds: std::collections::VecDeque<Round>,
     /// `(end position, next offset)` of appended batches not yet readable.
     pub boundaries: std::collections::VecDeque<(u64, Offset)>,
+    /// A partial page a round skipped because an earlier round was writing
+    /// it: written again, whole, once that write is done.
+    pub pending_page: Option<u64>,
     pub tail: Tail,
     pub offset_index: OffsetIndex,
     pub time_index: TimeIndex,
@@ -119,6 +122,7 @@ impl Segment {
             issued_bytes: 0,
             rounds: std::collections::VecDeque::new(),
             boundaries: std::collections::VecDeque::new(),
+            pending_page: None,
             tail: Tail::default(),
             offset_index: OffsetIndex::new(base_offset),
             time_index: TimeIndex::new(base_offset),
@@ -174,9 +178,15 @@ impl Segment {
         if let Some(round) = self.rounds.iter_mut().find(|round| round.id == id) {
             round.done = true;
         }
-        while self.rounds.front().is_some_and(|round| round.done) {
-            let round = self.rounds.pop_front().expect("checked above");
-            assert!(round.start <= self.durable_bytes, "rounds are contiguous");
+        // Rounds may complete out of order, and a skipped page is written
+        // after the rounds beyond it: fold every done round that starts
+        // within the durable prefix, until none does.
+        while let Some(index) = self
+            .rounds
+            .iter()
+            .position(|round| round.done && round.start <= self.durable_bytes)
+        {
+            let round = self.rounds.remove(index).expect("found above");
             self.durable_bytes = self.durable_bytes.max(round.end);
         }
         while let Some(&(end, next_offset)) = self.boundaries.front() {

@@ -90,6 +90,15 @@ impl Tail {
         tail
     }
 
+    /// Where the last full chunk ends: up to there, writes need no copy.
+    pub fn full_chunks_end(&self) -> Option<u64> {
+        self.chunks
+            .iter()
+            .rev()
+            .find(|chunk| chunk.is_full())
+            .map(Chunk::end)
+    }
+
     /// First file position held in memory, if any.
     pub fn start(&self) -> Option<u64> {
         self.chunks.front().map(|chunk| chunk.start)

@@ -28,7 +28,10 @@ use super::tail::WriteOp;
 use super::{Shared, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
 use crate::error::IoError;
 use crate::io::{self, DirectFile, Signal};
-use crate::limits::{align_down, align_up, PREALLOCATE_STEP_MAX_BYTES, PREALLOCATE_STEP_MIN_BYTES};
+use crate::limits::{
+    align_down, align_up, DIRECT_IO_ALIGN_BYTES, PREALLOCATE_STEP_MAX_BYTES,
+    PREALLOCATE_STEP_MIN_BYTES,
+};
 use crate::offset::Offset;
 use crate::segment;
 
@@ -169,33 +172,73 @@ fn plan(shared: &Shared) -> Job {
     }
 }
 
+/// The least a round behind others in flight writes.
+const ROUND_BYTES_MIN: u64 = 256 * 1024;
+
 /// Rounds a segment may have in flight at once.
 const ROUNDS_IN_FLIGHT_MAX: usize = 16;
 
-/// The byte range the next write round of `segment` should cover, if any.
+/// The byte range the next write round of `segment` should cover, if any;
+/// records it as issued.
 ///
-/// Rounds write whole pages while there are any, so the next round can start
-/// while they are in flight. The partial last page is written, padded, only
-/// when nothing is in flight and nothing else is left: it is the one page a
-/// later round writes again.
-fn next_round(segment: &Segment) -> Option<(u64, u64)> {
+/// Rounds write whole pages while others are in flight, so the disk stays
+/// busy, and no page is ever in two writes at once. A partial last page is
+/// written, padded, when nothing else is in flight. If a round is writing
+/// such a page when more data arrives, the next round skips it and the page
+/// is written again, whole, after that round is done (`pending_page`).
+fn next_round(segment: &mut Segment) -> Option<(u64, u64)> {
+    let page_bytes = DIRECT_IO_ALIGN_BYTES;
+    if let Some(page) = segment.pending_page {
+        let busy = segment
+            .rounds
+            .iter()
+            .any(|round| !round.done && round.start < page + page_bytes && round.end > page);
+        if !busy {
+            segment.pending_page = None;
+            let to = (page + page_bytes).min(segment.size);
+            segment.issued_bytes = segment.issued_bytes.max(to);
+            return Some((page, to));
+        }
+    }
     if segment.issued_bytes >= segment.size {
         return None;
     }
     let whole_pages_end = align_down(segment.size);
     let in_flight = segment.rounds_in_flight();
-    if in_flight == 0 {
+    if in_flight == 0 && segment.pending_page.is_none() {
+        segment.issued_bytes = segment.size;
         return Some((align_down(segment.durable_bytes), segment.size));
     }
-    let issued_whole_pages = align_down(segment.issued_bytes) == segment.issued_bytes;
-    (in_flight < ROUNDS_IN_FLIGHT_MAX
-        && issued_whole_pages
-        && whole_pages_end > segment.issued_bytes)
-        .then_some((segment.issued_bytes, whole_pages_end))
+    if in_flight >= ROUNDS_IN_FLIGHT_MAX {
+        return None;
+    }
+    let issued = segment.issued_bytes;
+    // A round writing the partial page at `issued` makes the next one skip it.
+    let skipped_page = (align_down(issued) != issued).then(|| align_down(issued));
+    let from = skipped_page.map_or(issued, |page| page + page_bytes);
+    if skipped_page.is_some() && segment.pending_page.is_some() {
+        return None;
+    }
+    // Behind rounds in flight, write whole chunks only (no copy), and wait
+    // until a sizable write has gathered: small writes cost as much per
+    // call as large ones.
+    let to = segment
+        .tail
+        .full_chunks_end()
+        .unwrap_or(0)
+        .min(whole_pages_end);
+    if to < from + ROUND_BYTES_MIN {
+        return None;
+    }
+    if skipped_page.is_some() {
+        segment.pending_page = skipped_page;
+    }
+    segment.issued_bytes = to;
+    Some((from, to))
 }
 
 /// One round of writes, planned and not yet issued.
-struct RoundJob {
+pub(super) struct RoundJob {
     base_offset: Offset,
     file: Rc<SegmentFile>,
     ops: Vec<WriteOp>,
@@ -230,7 +273,6 @@ fn take_round(
         end: to,
         done: false,
     });
-    segment.issued_bytes = to;
     Some(RoundJob {
         base_offset: segment.base_offset,
         file: file.clone(),
@@ -240,8 +282,26 @@ fn take_round(
     })
 }
 
+/// A round for the oldest unsealed segment, if one can go now. Appenders
+/// call this right after their append, so their bytes go to the disk from
+/// their own task at once instead of waiting for the writer task's turn
+/// behind every other appender: the disk stays busy while they copy.
+pub(super) fn plan_round(shared: &Shared) -> Option<RoundJob> {
+    let mut guard = shared.state.borrow_mut();
+    if guard.failure.is_some() {
+        return None;
+    }
+    let state = &mut *guard;
+    let segment = state
+        .segments
+        .iter_mut()
+        .find(|segment| segment.phase != Phase::Sealed)?;
+    let file = segment.file.clone()?;
+    take_round(&shared.alloc, segment, &mut state.next_round_id, &file)
+}
+
 /// Issues a round's writes, waits for them and folds the result in.
-async fn execute_round(weak: Weak<Shared>, signal: Rc<Signal>, round: RoundJob) {
+pub(super) async fn execute_round(weak: Weak<Shared>, signal: Rc<Signal>, round: RoundJob) {
     let RoundJob {
         base_offset,
         file,
