@@ -7,10 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
-for header in /usr/include/curl/curl.h:libcurl4-openssl-dev /usr/include/openssl/ssl.h:libssl-dev \
-              /usr/include/zlib.h:zlib1g-dev /usr/include/zstd.h:libzstd-dev; do
-  [ -e "${header%%:*}" ] || need_apt+=("${header##*:}")
+for package in cmake libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || need_apt+=("$package")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
