@@ -58,6 +58,9 @@ pub const OFFSET_INDEX_ENTRY_BYTES: usize = 8;
 /// Size of one `.timeindex` entry: timestamp (i64) + relative offset (u32).
 pub const TIME_INDEX_ENTRY_BYTES: usize = 12;
 
+/// Bytes a reader reads at once while walking batch headers to an offset.
+pub const SCAN_WINDOW_BYTES: usize = 16 * 1024;
+
 /// Bytes read per step when recovery or a reader scans a segment.
 pub const SCAN_READ_BYTES: usize = 1024 * 1024;
 

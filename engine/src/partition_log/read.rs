@@ -13,7 +13,7 @@ use bytes::Bytes;
 use super::segment_state::SegmentFile;
 use super::PartitionLog;
 use crate::error::{Error, Result};
-use crate::limits::BATCH_HEADER_BYTES;
+use crate::limits::{BATCH_HEADER_BYTES, SCAN_WINDOW_BYTES};
 use crate::offset::{FilePosition, Offset, TimestampMs};
 use crate::record_batch::{
     peek_batch_size, RecordBatch, RecordBatchHeader, TimestampType, Validation,
@@ -231,10 +231,24 @@ impl PartitionLog {
         mut position: u64,
         found: impl Fn(&BatchMeta) -> bool,
     ) -> Result<Option<BatchMeta>> {
+        // Headers are read a window at a time: one pread serves every
+        // header that falls inside it (small batches share a window).
+        let mut window: Vec<u8> = Vec::new();
+        let mut window_start = 0u64;
         while position < view.readable_size {
             let len = (BATCH_HEADER_BYTES as u64).min(view.readable_size - position);
-            let header_bytes = self.bytes_at(view, position, len).await?;
-            let meta = parse_meta(&header_bytes, position).ok_or_else(|| Error::Corrupt {
+            let in_window =
+                position >= window_start && position + len <= window_start + window.len() as u64;
+            if !in_window {
+                let window_len = (SCAN_WINDOW_BYTES as u64)
+                    .max(len)
+                    .min(view.readable_size - position);
+                window = self.bytes_at(view, position, window_len).await?;
+                window_start = position;
+            }
+            let at = (position - window_start) as usize;
+            let header_bytes = &window[at..at + len as usize];
+            let meta = parse_meta(header_bytes, position).ok_or_else(|| Error::Corrupt {
                 what: "batch header",
                 path: self.shared.dir.clone(),
                 reason: format!("at position {position} of segment {}", view.base_offset),
