@@ -28,6 +28,12 @@ pub struct LogConfig {
     pub index_interval_bytes: u64,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
+    /// `message.timestamp.after.max.ms`: how far in the future a CreateTime
+    /// batch's newest timestamp may be (Kafka's default: one hour).
+    pub timestamp_after_max_ms: Option<u64>,
+    /// `message.timestamp.before.max.ms`: how far in the past a CreateTime
+    /// batch's first timestamp may be (Kafka's default: unlimited).
+    pub timestamp_before_max_ms: Option<u64>,
     /// Written bytes kept in memory for tailing readers (ours).
     pub tail_cache_bytes: u64,
 }
@@ -44,6 +50,8 @@ impl Default for LogConfig {
             max_message_bytes: MESSAGE_BYTES_DEFAULT,
             index_interval_bytes: INDEX_INTERVAL_BYTES_DEFAULT,
             timestamp_type: TimestampType::CreateTime,
+            timestamp_after_max_ms: Some(3_600_000),
+            timestamp_before_max_ms: None,
             tail_cache_bytes: TAIL_CACHE_BYTES_DEFAULT,
         }
     }

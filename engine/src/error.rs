@@ -34,6 +34,8 @@ pub enum BatchError {
     RecordMalformed { index: usize, reason: &'static str },
     #[error("base offset {base_offset} is impossible for a stored batch")]
     BaseOffsetInvalid { base_offset: i64 },
+    #[error("timestamp {timestamp} is out of the accepted range around now ({now})")]
+    TimestampOutOfRange { timestamp: i64, now: i64 },
     #[error("control and transactional batches are not accepted yet")]
     TransactionalUnsupported,
     #[error("no record batch in the request")]

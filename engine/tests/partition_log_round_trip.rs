@@ -240,3 +240,47 @@ fn concurrent_appends_of_mixed_sizes_read_back_in_offset_order() {
         log.close().await.unwrap();
     });
 }
+
+/// Kafka's timestamp bounds: a CreateTime batch more than an hour in the
+/// future is refused; with a past bound set, one too old is too.
+#[test]
+fn timestamps_out_of_range_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ts-bounds-0");
+    run(async move {
+        let config = engine::LogConfig {
+            timestamp_before_max_ms: Some(86_400_000),
+            ..small_config(1 << 20)
+        };
+        let log = PartitionLog::open(&path, config).await.unwrap();
+        let now = TimestampMs::now().0;
+        let mut future = batch(1, 2, 10, now + 2 * 3_600_000);
+        assert!(matches!(
+            log.append(&mut future).await,
+            Err(engine::Error::Batch(
+                engine::BatchError::TimestampOutOfRange { .. }
+            ))
+        ));
+        let mut old = batch(2, 2, 10, now - 2 * 86_400_000);
+        assert!(matches!(
+            log.append(&mut old).await,
+            Err(engine::Error::Batch(
+                engine::BatchError::TimestampOutOfRange { .. }
+            ))
+        ));
+        let mut fine = batch(3, 2, 10, now - 1000);
+        assert_eq!(log.append(&mut fine).await.unwrap().base_offset, Offset(0));
+        // LogAppendTime ignores what the producer stamped.
+        let append_time = engine::LogConfig {
+            timestamp_type: engine::TimestampType::LogAppendTime,
+            ..small_config(1 << 20)
+        };
+        log.set_config(append_time).unwrap();
+        let info = log
+            .append(&mut batch(4, 1, 10, now + 10 * 3_600_000))
+            .await
+            .unwrap();
+        assert!(info.log_append_time.is_some());
+        log.close().await.unwrap();
+    });
+}

@@ -31,6 +31,7 @@ pub fn for_batch(error: &BatchError) -> ResponseError {
         | BatchError::BatchLengthInvalid { .. }
         | BatchError::BaseOffsetInvalid { .. } => ResponseError::CorruptMessage,
         BatchError::UnsupportedMagic { .. } => ResponseError::UnsupportedForMessageFormat,
+        BatchError::TimestampOutOfRange { .. } => ResponseError::InvalidTimestamp,
         BatchError::CompressionInvalid { .. }
         | BatchError::RecordCountInvalid { .. }
         | BatchError::RecordMalformed { .. }

@@ -185,6 +185,19 @@ fn bad_batches_get_precise_errors_and_harm_nothing() {
         .build();
     assert_eq!(produce(&mut raw, "victim", Bytes::from(big)), 10);
 
+    // A timestamp two hours ahead → INVALID_TIMESTAMP (32).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let future = BatchBuilder::new()
+        .record(Record::value(
+            b"later".to_vec(),
+            TimestampMs(now + 7_200_000),
+        ))
+        .build();
+    assert_eq!(produce(&mut raw, "victim", Bytes::from(future)), 32);
+
     // Unknown topic → UNKNOWN_TOPIC_OR_PARTITION (3).
     assert_eq!(
         produce(&mut raw, "nobody-here", Bytes::from(good_batch())),

@@ -159,6 +159,36 @@ impl State {
     }
 }
 
+/// Kafka's timestamp bounds for CreateTime batches (KIP-937), checked at
+/// batch granularity: the newest timestamp against the future bound, the
+/// first one against the past bound.
+fn check_timestamps(batch: &RecordBatch<'_>, config: &LogConfig, now: TimestampMs) -> Result<()> {
+    if config.timestamp_type == TimestampType::LogAppendTime {
+        return Ok(());
+    }
+    let newest = batch.max_timestamp().0;
+    if let Some(after) = config.timestamp_after_max_ms {
+        if newest > now.0.saturating_add(after as i64) {
+            return Err(BatchError::TimestampOutOfRange {
+                timestamp: newest,
+                now: now.0,
+            }
+            .into());
+        }
+    }
+    let first = batch.base_timestamp().0;
+    if let Some(before) = config.timestamp_before_max_ms {
+        if first >= 0 && first < now.0.saturating_sub(before as i64) {
+            return Err(BatchError::TimestampOutOfRange {
+                timestamp: first,
+                now: now.0,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Walks batches that were validated already, reading headers only.
 fn validated_batches(mut records: &[u8]) -> impl Iterator<Item = RecordBatch<'_>> {
     std::iter::from_fn(move || {
@@ -382,6 +412,7 @@ impl PartitionLog {
         let config = self.shared.config.borrow();
         let mut state = self.shared.state.borrow_mut();
         state.check_usable()?;
+        let now = TimestampMs::now();
         let mut total_records: u64 = 0;
         for batch in Batches::new(records, Validation::Client) {
             let batch = batch?;
@@ -392,6 +423,7 @@ impl PartitionLog {
                 }
                 .into());
             }
+            check_timestamps(&batch, &config, now)?;
             total_records += batch.records_count() as u64;
         }
         if total_records == 0 {
@@ -406,7 +438,6 @@ impl PartitionLog {
                 records: 0,
             });
         }
-        let now = TimestampMs::now();
         let log_append_time =
             (config.timestamp_type == TimestampType::LogAppendTime).then_some(now);
         let base_offset = state.log_end_offset;
