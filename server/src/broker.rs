@@ -153,6 +153,12 @@ async fn shard_main(started: Started) -> Result<(), String> {
     let shard = Rc::new(Shard::new(id, shards, config, senders));
     shard.spawn_job_receivers(receivers);
     let opened = shard.apply_topics(table).await;
+    // The group coordinator's offsets-log partitions open before the
+    // barrier too; loading them runs once the shard serves.
+    let opened = match opened {
+        Ok(()) => crate::group::start(&shard).await,
+        failed => failed,
+    };
     // No shard listens before every shard has opened its partitions: a
     // request forwarded to a shard still opening would find no partition.
     // (A blocking wait is fine here: nothing else runs on the shard yet.)
@@ -188,6 +194,7 @@ async fn shard_main(started: Started) -> Result<(), String> {
     // Peers may still forward work while they drain: keep serving it a moment.
     glommio::timer::sleep(Duration::from_millis(200)).await;
     shard.close_partitions().await;
+    crate::group::stop(&shard).await;
     let (sendfile_bytes, memory_record_bytes) = crate::metrics::fetch_bytes();
     tracing::info!(
         shard = id,

@@ -83,6 +83,8 @@ pub async fn delete_topics(shard: &Rc<Shard>, names: Vec<String>) -> Vec<AdminRe
             .await
         })
         .await;
+    // Committed offsets of the deleted topics go too, durably, on every shard.
+    crate::group::purge_deleted_topics(shard).await;
     answer.unwrap_or_else(|_| {
         vec![
             Err((
@@ -149,6 +151,12 @@ fn add(
         return Err((
             ResponseError::InvalidTopicException,
             format!("{:?} is not a legal topic name", topic.name),
+        ));
+    }
+    if topic.name == crate::group::OFFSETS_TOPIC {
+        return Err((
+            ResponseError::TopicAlreadyExists,
+            format!("{} is the broker's internal offsets topic", topic.name),
         ));
     }
     if table.topics.contains_key(&topic.name) {

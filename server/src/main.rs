@@ -6,6 +6,7 @@ mod config;
 mod connection;
 mod controller;
 mod error_code;
+mod group;
 mod limits;
 mod metrics;
 mod shard;

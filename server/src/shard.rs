@@ -124,6 +124,8 @@ pub struct Shard {
     /// Producer ids: the next to hand out and the end of the block
     /// persisted in `__ringlog_producer_ids` (controller shard only).
     pub producer_ids: Cell<(i64, i64)>,
+    /// The groups this shard coordinates and their offsets-log partitions.
+    pub coordinator: crate::group::Coordinator,
 }
 
 impl Shard {
@@ -139,6 +141,7 @@ impl Shard {
             open_connections: Cell::new(0),
             controller_changes: Rc::new(glommio::sync::Semaphore::new(1)),
             producer_ids: Cell::new((0, 0)),
+            coordinator: crate::group::Coordinator::default(),
         }
     }
 

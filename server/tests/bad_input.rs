@@ -106,9 +106,10 @@ fn malformed_frames_close_only_their_connection() {
     raw.send_bytes(&[0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff]);
     assert!(raw.is_closed());
 
-    // A known API that is not advertised (JoinGroup): closed, as Kafka does.
+    // A known API that is not advertised (ConsumerGroupHeartbeat, KIP-848):
+    // closed, as Kafka does.
     let mut raw = Raw::connect(&broker);
-    raw.send_bytes(&[0, 11, 0, 5, 0, 0, 0, 1, 0xff, 0xff, 1, 2, 3]);
+    raw.send_bytes(&[0, 68, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 1, 2, 3]);
     assert!(raw.is_closed());
 
     // Garbage after a valid header.
@@ -135,7 +136,7 @@ fn unsupported_api_versions_version_gets_the_table_in_v0() {
         supported
             .api_keys
             .iter()
-            .all(|key| key.api_key != ApiKey::JoinGroup as i16),
+            .all(|key| key.api_key != ApiKey::ConsumerGroupHeartbeat as i16),
         "only what is built is advertised"
     );
 

@@ -6,18 +6,30 @@ mod api_versions;
 mod config_resource;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod describe_log_dirs;
 mod fetch;
+mod find_coordinator;
+mod group_common;
+mod heartbeat;
 mod incremental_alter_configs;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 pub mod versions;
 
 use std::rc::Rc;
@@ -62,6 +74,8 @@ pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
             "{api_key:?} v{api_version} is not supported (not advertised)"
         ));
     }
+    // The group APIs read the client id from the header.
+    let header_frame = frame.clone();
     let mut body = frame;
     let header_version = api_key.request_header_version(api_version);
     if let Err(error) = RequestHeader::decode(&mut body, header_version) {
@@ -129,6 +143,53 @@ pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
         },
         ApiKey::OffsetForLeaderEpoch => match decode(&mut body, preamble) {
             Ok(request) => Ok(offset_for_leader_epoch::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::FindCoordinator => match decode(&mut body, preamble) {
+            Ok(request) => Ok(find_coordinator::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::JoinGroup => match decode(&mut body, preamble) {
+            Ok(request) => {
+                let client_id = group_common::client_id(&header_frame, preamble);
+                Ok(join_group::handle(shard, preamble, request, client_id).await)
+            }
+            Err(error) => Err(error),
+        },
+        ApiKey::SyncGroup => match decode(&mut body, preamble) {
+            Ok(request) => Ok(sync_group::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::Heartbeat => match decode(&mut body, preamble) {
+            Ok(request) => Ok(heartbeat::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::LeaveGroup => match decode(&mut body, preamble) {
+            Ok(request) => Ok(leave_group::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::OffsetCommit => match decode(&mut body, preamble) {
+            Ok(request) => Ok(offset_commit::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::OffsetFetch => match decode(&mut body, preamble) {
+            Ok(request) => Ok(offset_fetch::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::ListGroups => match decode(&mut body, preamble) {
+            Ok(request) => Ok(list_groups::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::DescribeGroups => match decode(&mut body, preamble) {
+            Ok(request) => Ok(describe_groups::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::DeleteGroups => match decode(&mut body, preamble) {
+            Ok(request) => Ok(delete_groups::handle(shard, preamble, request).await),
+            Err(error) => Err(error),
+        },
+        ApiKey::OffsetDelete => match decode(&mut body, preamble) {
+            Ok(request) => Ok(offset_delete::handle(shard, preamble, request).await),
             Err(error) => Err(error),
         },
         other => Err(format!("{other:?} is advertised but has no handler")),

@@ -207,3 +207,106 @@ pub fn group_by_partition(records: &[(i32, i64, Sent)]) -> HashMap<i32, Vec<(i64
     }
     by_partition
 }
+
+/// One rebalance: "assign" | "revoke" | "error", and the partitions.
+pub type RebalanceEvent = (&'static str, Vec<i32>);
+
+/// Every rebalance a group consumer went through, in order.
+#[derive(Clone, Default)]
+pub struct RebalanceLog(pub Arc<Mutex<Vec<RebalanceEvent>>>);
+
+impl RebalanceLog {
+    pub fn events(&self) -> Vec<RebalanceEvent> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn assigns(&self) -> usize {
+        self.events()
+            .iter()
+            .filter(|(kind, _)| *kind == "assign")
+            .count()
+    }
+}
+
+impl ClientContext for RebalanceLog {}
+
+impl rdkafka::consumer::ConsumerContext for RebalanceLog {
+    fn post_rebalance(
+        &self,
+        _consumer: &BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        let partitions = |list: &TopicPartitionList| {
+            let mut partitions: Vec<i32> = list.elements().iter().map(|e| e.partition()).collect();
+            partitions.sort_unstable();
+            partitions
+        };
+        let event = match rebalance {
+            rdkafka::consumer::Rebalance::Assign(list) => ("assign", partitions(list)),
+            rdkafka::consumer::Rebalance::Revoke(list) => ("revoke", partitions(list)),
+            rdkafka::consumer::Rebalance::Error(_) => ("error", Vec::new()),
+        };
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+/// A consumer in `group` that subscribes to `topics`: manual commits,
+/// reading from the earliest offset when the group has none, short
+/// session and heartbeat intervals so rebalances are quick in tests.
+pub fn group_consumer(
+    bootstrap: &str,
+    group: &str,
+    topics: &[&str],
+    settings: &[(&str, &str)],
+) -> BaseConsumer<RebalanceLog> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "300")
+        .set("topic.metadata.refresh.interval.ms", "1000");
+    for (key, value) in settings {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer<RebalanceLog> = config
+        .create_with_context(RebalanceLog::default())
+        .expect("group consumer");
+    consumer.subscribe(topics).expect("subscribe");
+    consumer
+}
+
+/// The partitions a consumer holds now.
+pub fn assigned(consumer: &BaseConsumer<RebalanceLog>) -> Vec<i32> {
+    let mut partitions: Vec<i32> = consumer
+        .assignment()
+        .map(|list| list.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default();
+    partitions.sort_unstable();
+    partitions
+}
+
+/// The group's committed offsets of `topic`'s partitions (-1001 when none).
+pub fn committed(consumer: &BaseConsumer<RebalanceLog>, topic: &str, partitions: i32) -> Vec<i64> {
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(|partition| {
+            match committed
+                .find_partition(topic, partition)
+                .map(|element| element.offset())
+            {
+                Some(Offset::Offset(offset)) => offset,
+                _ => -1001,
+            }
+        })
+        .collect()
+}
