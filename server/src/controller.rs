@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use kafka_protocol::ResponseError;
 
-use crate::shard::{log_config_for, Shard, TOPIC_CONFIG_KEYS};
+use crate::shard::Shard;
 use crate::topics::{new_topic_id, valid_topic_name, TopicMeta, TopicTable};
 
 pub const CONTROLLER_SHARD: usize = 0;
@@ -44,15 +44,7 @@ pub async fn create_topics(
             .await
         })
         .await;
-    answer.unwrap_or_else(|_| {
-        vec![
-            Err((
-                ResponseError::NotController,
-                "controller unavailable".into()
-            ));
-            count
-        ]
-    })
+    answer.unwrap_or_else(|_| unavailable(count))
 }
 
 pub async fn delete_topics(shard: &Rc<Shard>, names: Vec<String>) -> Vec<AdminResult> {
@@ -85,15 +77,7 @@ pub async fn delete_topics(shard: &Rc<Shard>, names: Vec<String>) -> Vec<AdminRe
         .await;
     // Committed offsets of the deleted topics go too, durably, on every shard.
     crate::group::purge_deleted_topics(shard).await;
-    answer.unwrap_or_else(|_| {
-        vec![
-            Err((
-                ResponseError::NotController,
-                "controller unavailable".into()
-            ));
-            count
-        ]
-    })
+    answer.unwrap_or_else(|_| unavailable(count))
 }
 
 /// Applies `edit` to a copy of the table; if anything changed, stores it
@@ -186,16 +170,7 @@ fn add(
             ),
         ));
     }
-    for key in topic.configs.keys() {
-        if !TOPIC_CONFIG_KEYS.contains(&key.as_str()) {
-            return Err((
-                ResponseError::InvalidConfig,
-                format!("unknown topic config {key}"),
-            ));
-        }
-    }
-    log_config_for(broker, &topic.configs)
-        .map_err(|error| (ResponseError::InvalidConfig, error))?;
+    crate::topic_config::validate(broker, &topic.configs)?;
     if !validate_only {
         table.topics.insert(
             topic.name.clone(),
