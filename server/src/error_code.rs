@@ -6,6 +6,19 @@ use kafka_protocol::ResponseError;
 
 pub const NONE: i16 = 0;
 
+/// The error code and message of an admin result, as responses carry them.
+pub fn code_and_message(
+    result: Result<(), (ResponseError, String)>,
+) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+    match result {
+        Ok(()) => (NONE, None),
+        Err((error, message)) => (
+            error.code(),
+            Some(kafka_protocol::protocol::StrBytes::from_string(message)),
+        ),
+    }
+}
+
 pub fn for_engine(error: &Error) -> ResponseError {
     match error {
         Error::Batch(batch) => for_batch(batch),

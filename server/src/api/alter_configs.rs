@@ -8,7 +8,6 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::config_resource::{self, Alteration};
 use super::{encode, Preamble};
@@ -45,12 +44,8 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: AlterConfigs
             let answer = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match result {
-                Ok(()) => answer.with_error_code(error_code::NONE),
-                Err((error, message)) => answer
-                    .with_error_code(error.code())
-                    .with_error_message(Some(StrBytes::from_string(message))),
-            }
+            let (code, message) = error_code::code_and_message(result);
+            answer.with_error_code(code).with_error_message(message)
         })
         .collect();
     encode(

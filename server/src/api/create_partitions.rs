@@ -13,7 +13,6 @@ use kafka_protocol::messages::create_partitions_request::{
 };
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{BrokerId, CreatePartitionsRequest, CreatePartitionsResponse};
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::{encode, Preamble};
@@ -70,12 +69,8 @@ pub async fn handle(
         .map(|(topic, result)| {
             let result = result.unwrap_or_else(|| answers.next().expect("counted above"));
             let answer = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-            match result {
-                Ok(()) => answer.with_error_code(error_code::NONE),
-                Err((error, message)) => answer
-                    .with_error_code(error.code())
-                    .with_error_message(Some(StrBytes::from_string(message))),
-            }
+            let (code, message) = error_code::code_and_message(result);
+            answer.with_error_code(code).with_error_message(message)
         })
         .collect();
     encode(

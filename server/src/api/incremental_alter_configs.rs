@@ -9,7 +9,6 @@ use std::rc::Rc;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::config_resource::{self, Alteration};
@@ -53,12 +52,8 @@ pub async fn handle(
             let answer = AlterConfigsResourceResponse::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            match result {
-                Ok(()) => answer.with_error_code(error_code::NONE),
-                Err((error, message)) => answer
-                    .with_error_code(error.code())
-                    .with_error_message(Some(StrBytes::from_string(message))),
-            }
+            let (code, message) = error_code::code_and_message(result);
+            answer.with_error_code(code).with_error_message(message)
         })
         .collect();
     encode(
