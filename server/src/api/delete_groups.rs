@@ -5,7 +5,6 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
-use kafka_protocol::ResponseError;
 
 use super::{encode, Preamble};
 use crate::connection::Reply;
@@ -17,9 +16,6 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: DeleteGroups
     let asks = request.groups_names.iter().map(|group_id| {
         let group_id = group_id.to_string();
         async move {
-            if group_id.len() > group::limits::NAME_BYTES_MAX {
-                return Err(ResponseError::InvalidGroupId);
-            }
             let key = group_id.clone();
             group::on_coordinator(shard, &key, move |owner| {
                 group::delete_group(owner, group_id)

@@ -5,7 +5,6 @@ use std::rc::Rc;
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
-use kafka_protocol::ResponseError;
 
 use super::group_common::str_bytes;
 use super::{encode, Preamble};
@@ -30,9 +29,6 @@ pub async fn handle(
     let asks = request.groups.iter().map(|group_id| {
         let group_id = group_id.to_string();
         async move {
-            if group_id.len() > group::limits::NAME_BYTES_MAX {
-                return Err(ResponseError::InvalidGroupId);
-            }
             let key = group_id.clone();
             group::on_coordinator(shard, &key, move |owner| {
                 group::describe_group(owner, group_id)

@@ -119,6 +119,10 @@ where
     Fut: Future<Output = R> + 'static,
     R: Send + 'static,
 {
+    // A group id off the wire is bounded before it crosses shards.
+    if group_id.len() > limits::NAME_BYTES_MAX {
+        return Err(ResponseError::InvalidGroupId);
+    }
     let target = coordinator_shard(group_id, shard.count);
     shard
         .call(target, job)
