@@ -149,6 +149,17 @@ impl ProducerState {
         }
     }
 
+    pub fn contains(&self, producer_id: i64) -> bool {
+        self.producers.contains_key(&producer_id)
+    }
+
+    /// Copies one producer's entry from `other`, if it has one.
+    pub fn adopt(&mut self, producer_id: i64, other: &ProducerState) {
+        if let Some(entry) = other.producers.get(&producer_id) {
+            self.producers.insert(producer_id, entry.clone());
+        }
+    }
+
     /// Forgets batches at or after `offset` (the log was truncated there).
     pub fn truncate_to(&mut self, offset: Offset) {
         for entry in self.producers.values_mut() {

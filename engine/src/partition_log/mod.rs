@@ -224,7 +224,9 @@ pub(crate) fn idempotent(batch: &RecordBatch<'_>) -> Option<(i64, i16, CachedBat
 /// (and against the request's earlier batches). `Some` if the whole request
 /// was appended before (a retry): its original offsets.
 fn check_producers(producers: &ProducerState, records: &[u8]) -> Result<Option<CachedBatch>> {
-    let mut overlay = producers.clone();
+    // The request's own earlier batches count too: they go in an overlay
+    // holding only the producers this request touches (not a copy of all).
+    let mut overlay = ProducerState::default();
     let mut duplicates: Option<CachedBatch> = None;
     let mut fresh = false;
     for batch in validated_batches(records) {
@@ -232,7 +234,12 @@ fn check_producers(producers: &ProducerState, records: &[u8]) -> Result<Option<C
             fresh = true;
             continue;
         };
-        match overlay.check(
+        let state = if overlay.contains(producer_id) {
+            &overlay
+        } else {
+            producers
+        };
+        match state.check(
             producer_id,
             epoch,
             cached.first_sequence,
@@ -240,6 +247,9 @@ fn check_producers(producers: &ProducerState, records: &[u8]) -> Result<Option<C
         )? {
             Verdict::Fresh => {
                 fresh = true;
+                if !overlay.contains(producer_id) {
+                    overlay.adopt(producer_id, producers);
+                }
                 overlay.record(producer_id, epoch, cached);
             }
             Verdict::Duplicate(original) => {
