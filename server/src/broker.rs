@@ -186,6 +186,7 @@ async fn shard_main(started: Started) -> Result<(), String> {
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(TICK).await;
     }
+    shard.stopping.set(true);
     drop(listener);
     let deadline = std::time::Instant::now() + DRAIN_WAIT;
     while shard.open_connections.get() > 0 && std::time::Instant::now() < deadline {

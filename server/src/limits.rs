@@ -2,6 +2,3 @@
 
 /// Partitions one topic may have.
 pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
-
-/// How long a Fetch waits between looks at its partitions while it long-polls.
-pub const FETCH_POLL_INTERVAL_MS: u64 = 2;

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use engine::{LogConfig, PartitionLog};
 use futures_channel::oneshot;
@@ -39,6 +40,23 @@ pub fn shard_of(topic: &str, partition: i32, shards: usize) -> usize {
         hash = hash.wrapping_mul(0x100000001b3);
     }
     (hash.wrapping_add(partition as u64) % shards as u64) as usize
+}
+
+/// Sleeps until `deadline`.
+pub async fn sleep_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline > now {
+        glommio::timer::sleep(deadline - now).await;
+    }
+}
+
+/// Runs `future` until `deadline`: `None` if the deadline came first.
+pub async fn until<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
+    let timer = std::pin::pin!(sleep_until(deadline));
+    match futures_util::future::select(std::pin::pin!(future), timer).await {
+        futures_util::future::Either::Left((output, _)) => Some(output),
+        futures_util::future::Either::Right(_) => None,
+    }
 }
 
 pub fn partition_dir(log_dir: &std::path::Path, topic: &str, partition: i32) -> PathBuf {
@@ -119,6 +137,8 @@ pub struct Shard {
     partitions: RefCell<HashMap<(String, i32), Rc<PartitionLog>>>,
     senders: Senders<Job>,
     pub open_connections: Cell<usize>,
+    /// Set once the broker is shutting down: long waits end early.
+    pub stopping: Cell<bool>,
     /// Serialises topic-table changes (used on the controller shard).
     pub controller_changes: Rc<glommio::sync::Semaphore>,
     /// Producer ids: the next to hand out and the end of the block
@@ -139,6 +159,7 @@ impl Shard {
             partitions: RefCell::new(HashMap::new()),
             senders,
             open_connections: Cell::new(0),
+            stopping: Cell::new(false),
             controller_changes: Rc::new(glommio::sync::Semaphore::new(1)),
             producer_ids: Cell::new((0, 0)),
             coordinator: crate::group::Coordinator::default(),

@@ -8,11 +8,10 @@ use std::io::Write;
 use bytes::Bytes;
 use engine::record_batch::{BatchBuilder, Record};
 use engine::TimestampMs;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use support::*;
@@ -30,40 +29,8 @@ fn healthy(broker: &Broker) {
     assert_eq!(response.brokers[0].port, i32::from(broker.port));
 }
 
-fn create_topic(broker: &Broker, name: &str, partitions: i32) {
-    let mut raw = Raw::connect(broker);
-    let topic = CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(name.to_string())))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1);
-    raw.send(
-        ApiKey::CreateTopics,
-        5,
-        &CreateTopicsRequest::default()
-            .with_topics(vec![topic])
-            .with_timeout_ms(5000),
-    );
-    let (_, response): (_, CreateTopicsResponse) = raw.receive(ApiKey::CreateTopics, 5).unwrap();
-    assert_eq!(
-        response.topics[0].error_code, 0,
-        "{:?}",
-        response.topics[0].error_message
-    );
-}
-
 fn produce(raw: &mut Raw, topic: &str, records: Bytes) -> i16 {
-    let request = ProduceRequest::default()
-        .with_acks(1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])]);
-    raw.send(ApiKey::Produce, 8, &request);
-    let (_, response): (_, ProduceResponse) =
-        raw.receive(ApiKey::Produce, 8).expect("produce answered");
-    response.responses[0].partition_responses[0].error_code
+    raw.produce(topic, 0, records).error_code
 }
 
 fn good_batch() -> Vec<u8> {

@@ -22,7 +22,7 @@ use kafka_protocol::messages::offset_fetch_request::{
 };
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Encodable, StrBytes};
 use support::*;
 
 const MEMBER_ID_REQUIRED: i16 = 79;
@@ -42,30 +42,6 @@ const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
-}
-
-fn call<Q: Encodable, A: Decodable>(raw: &mut Raw, key: ApiKey, version: i16, request: &Q) -> A {
-    raw.send(key, version, request);
-    raw.receive::<A>(key, version)
-        .unwrap_or_else(|| panic!("{key:?} v{version} was not answered"))
-        .1
-}
-
-fn create_topic(broker: &Broker, name: &str, partitions: i32) {
-    let mut raw = Raw::connect(broker);
-    let topic = CreatableTopic::default()
-        .with_name(TopicName(s(name)))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1);
-    let response: CreateTopicsResponse = call(
-        &mut raw,
-        ApiKey::CreateTopics,
-        5,
-        &CreateTopicsRequest::default()
-            .with_topics(vec![topic])
-            .with_timeout_ms(5000),
-    );
-    assert_eq!(response.topics[0].error_code, 0);
 }
 
 /// A consumer-protocol subscription to `topics`, as clients send it.
@@ -92,7 +68,7 @@ fn join_request(group: &str, member_id: &str, topics: &[&str]) -> JoinGroupReque
 }
 
 fn join(raw: &mut Raw, version: i16, request: &JoinGroupRequest) -> JoinGroupResponse {
-    call(raw, ApiKey::JoinGroup, version, request)
+    raw.call(ApiKey::JoinGroup, version, request)
 }
 
 /// KIP-394: the first JoinGroup v4+ gets a member id to come back with.
@@ -124,12 +100,11 @@ fn sync(
                 })
                 .collect(),
         );
-    call(raw, ApiKey::SyncGroup, 3, &request)
+    raw.call(ApiKey::SyncGroup, 3, &request)
 }
 
 fn heartbeat(raw: &mut Raw, group: &str, generation: i32, member_id: &str) -> i16 {
-    let response: HeartbeatResponse = call(
-        raw,
+    let response: HeartbeatResponse = raw.call(
         ApiKey::Heartbeat,
         4,
         &HeartbeatRequest::default()
@@ -141,8 +116,7 @@ fn heartbeat(raw: &mut Raw, group: &str, generation: i32, member_id: &str) -> i1
 }
 
 fn describe(raw: &mut Raw, group: &str) -> describe_groups_response::DescribedGroup {
-    let response: DescribeGroupsResponse = call(
-        raw,
+    let response: DescribeGroupsResponse = raw.call(
         ApiKey::DescribeGroups,
         5,
         &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(group))]),
@@ -151,8 +125,7 @@ fn describe(raw: &mut Raw, group: &str) -> describe_groups_response::DescribedGr
 }
 
 fn list(raw: &mut Raw, states: &[&str]) -> Vec<(String, String)> {
-    let response: ListGroupsResponse = call(
-        raw,
+    let response: ListGroupsResponse = raw.call(
         ApiKey::ListGroups,
         4,
         &ListGroupsRequest::default().with_states_filter(states.iter().map(|st| s(st)).collect()),
@@ -168,8 +141,7 @@ fn list(raw: &mut Raw, states: &[&str]) -> Vec<(String, String)> {
 }
 
 fn delete_groups(raw: &mut Raw, groups: &[&str]) -> Vec<i16> {
-    let response: DeleteGroupsResponse = call(
-        raw,
+    let response: DeleteGroupsResponse = raw.call(
         ApiKey::DeleteGroups,
         2,
         &DeleteGroupsRequest::default()
@@ -186,12 +158,8 @@ fn delete_groups(raw: &mut Raw, groups: &[&str]) -> Vec<i16> {
 fn group_apis_are_advertised_and_kip848_is_not() {
     let broker = Broker::start(2);
     let mut raw = Raw::connect(&broker);
-    let response: ApiVersionsResponse = call(
-        &mut raw,
-        ApiKey::ApiVersions,
-        3,
-        &ApiVersionsRequest::default(),
-    );
+    let response: ApiVersionsResponse =
+        raw.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     let range = |key: ApiKey| {
         response
             .api_keys
@@ -221,7 +189,7 @@ fn find_coordinator_answers_this_broker_in_every_version() {
     for version in 0..=3 {
         let request = FindCoordinatorRequest::default().with_key(s("some-group"));
         let response: FindCoordinatorResponse =
-            call(&mut raw, ApiKey::FindCoordinator, version, &request);
+            raw.call(ApiKey::FindCoordinator, version, &request);
         assert_eq!(response.error_code, 0, "v{version}");
         assert_eq!(response.node_id.0, 1);
         assert_eq!(response.host.to_string(), "127.0.0.1");
@@ -229,7 +197,7 @@ fn find_coordinator_answers_this_broker_in_every_version() {
     }
     let request =
         FindCoordinatorRequest::default().with_coordinator_keys(vec![s("group-a"), s("group-b")]);
-    let response: FindCoordinatorResponse = call(&mut raw, ApiKey::FindCoordinator, 4, &request);
+    let response: FindCoordinatorResponse = raw.call(ApiKey::FindCoordinator, 4, &request);
     let keys: Vec<String> = response
         .coordinators
         .iter()
@@ -244,7 +212,7 @@ fn find_coordinator_answers_this_broker_in_every_version() {
     let request = FindCoordinatorRequest::default()
         .with_key_type(1)
         .with_coordinator_keys(vec![s("txn")]);
-    let response: FindCoordinatorResponse = call(&mut raw, ApiKey::FindCoordinator, 4, &request);
+    let response: FindCoordinatorResponse = raw.call(ApiKey::FindCoordinator, 4, &request);
     assert_eq!(
         response.coordinators[0].error_code,
         TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -385,8 +353,7 @@ fn membership_answers_and_errors_are_kafkas() {
     );
 
     // Batched leave (v3+): one known member, one stranger.
-    let response: LeaveGroupResponse = call(
-        &mut b,
+    let response: LeaveGroupResponse = b.call(
         ApiKey::LeaveGroup,
         3,
         &LeaveGroupRequest::default()
@@ -403,8 +370,7 @@ fn membership_answers_and_errors_are_kafkas() {
     );
     assert_eq!(heartbeat(&mut a, "g", 2, &a_id), REBALANCE_IN_PROGRESS);
     // v0 leave of the last member: the group is Empty and can be deleted.
-    let response: LeaveGroupResponse = call(
-        &mut a,
+    let response: LeaveGroupResponse = a.call(
         ApiKey::LeaveGroup,
         0,
         &LeaveGroupRequest::default()
@@ -445,7 +411,7 @@ fn commit(
         .with_generation_id_or_member_epoch(generation)
         .with_member_id(s(member_id))
         .with_topics(topics);
-    let response: OffsetCommitResponse = call(raw, ApiKey::OffsetCommit, version, &request);
+    let response: OffsetCommitResponse = raw.call(ApiKey::OffsetCommit, version, &request);
     response
         .topics
         .iter()
@@ -458,7 +424,7 @@ fn fetch_all(raw: &mut Raw, group: &str) -> Vec<(String, i32, i64)> {
     let request = OffsetFetchRequest::default()
         .with_group_id(GroupId(s(group)))
         .with_topics(None);
-    let response: OffsetFetchResponse = call(raw, ApiKey::OffsetFetch, 7, &request);
+    let response: OffsetFetchResponse = raw.call(ApiKey::OffsetFetch, 7, &request);
     assert_eq!(response.error_code, 0);
     response
         .topics
@@ -528,7 +494,7 @@ fn offsets_are_committed_fetched_and_deleted() {
         .with_topics(Some(vec![OffsetFetchRequestTopic::default()
             .with_name(TopicName(s("t")))
             .with_partition_indexes(vec![0, 1, 5])]));
-    let response: OffsetFetchResponse = call(&mut raw, ApiKey::OffsetFetch, 1, &request);
+    let response: OffsetFetchResponse = raw.call(ApiKey::OffsetFetch, 1, &request);
     let got: Vec<(i64, String)> = response.topics[0]
         .partitions
         .iter()
@@ -549,8 +515,7 @@ fn offsets_are_committed_fetched_and_deleted() {
                     .with_partition_indexes(vec![1])]))
         })
         .collect();
-    let response: OffsetFetchResponse = call(
-        &mut raw,
+    let response: OffsetFetchResponse = raw.call(
         ApiKey::OffsetFetch,
         8,
         &OffsetFetchRequest::default().with_groups(groups),
@@ -583,7 +548,7 @@ fn offsets_are_committed_fetched_and_deleted() {
                         .map(|&p| OffsetDeleteRequestPartition::default().with_partition_index(p))
                         .collect(),
                 )]);
-        let response: OffsetDeleteResponse = call(raw, ApiKey::OffsetDelete, 0, &request);
+        let response: OffsetDeleteResponse = raw.call(ApiKey::OffsetDelete, 0, &request);
         let codes: Vec<i16> = response
             .topics
             .iter()
@@ -633,8 +598,7 @@ fn offsets_are_committed_fetched_and_deleted() {
 
 fn delete_topic(broker: &Broker, name: &str) {
     let mut raw = Raw::connect(broker);
-    let response: DeleteTopicsResponse = call(
-        &mut raw,
+    let response: DeleteTopicsResponse = raw.call(
         ApiKey::DeleteTopics,
         4,
         &DeleteTopicsRequest::default()
@@ -699,8 +663,7 @@ fn the_internal_topic_is_hidden_and_cannot_be_written() {
         commit(&mut raw, 8, "g", -1, "", &[("visible", 0, 1, "")]),
         vec![0]
     );
-    let all: MetadataResponse = call(
-        &mut raw,
+    let all: MetadataResponse = raw.call(
         ApiKey::Metadata,
         9,
         &MetadataRequest::default().with_topics(None),
@@ -712,8 +675,7 @@ fn the_internal_topic_is_hidden_and_cannot_be_written() {
         .collect();
     assert_eq!(names, ["visible"]);
     // Asked by name it is not created (auto-creation is on) and not found.
-    let by_name: MetadataResponse = call(
-        &mut raw,
+    let by_name: MetadataResponse = raw.call(
         ApiKey::Metadata,
         9,
         &MetadataRequest::default()
@@ -727,8 +689,7 @@ fn the_internal_topic_is_hidden_and_cannot_be_written() {
         .with_name(TopicName(s("__consumer_offsets")))
         .with_num_partitions(1)
         .with_replication_factor(1);
-    let created: CreateTopicsResponse = call(
-        &mut raw,
+    let created: CreateTopicsResponse = raw.call(
         ApiKey::CreateTopics,
         5,
         &CreateTopicsRequest::default().with_topics(vec![topic]),
@@ -751,7 +712,7 @@ fn the_internal_topic_is_hidden_and_cannot_be_written() {
                             .build(),
                     ))),
             ])]);
-    let produced: ProduceResponse = call(&mut raw, ApiKey::Produce, 9, &produce);
+    let produced: ProduceResponse = raw.call(ApiKey::Produce, 9, &produce);
     assert_eq!(
         produced.responses[0].partition_responses[0].error_code,
         UNKNOWN_TOPIC_OR_PARTITION

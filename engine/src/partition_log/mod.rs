@@ -22,6 +22,8 @@ mod retention;
 pub use retention::RetentionOutcome;
 mod segment_state;
 mod tail;
+mod watch;
+pub use watch::HighWatermarkBeyond;
 mod writer;
 
 use std::cell::{Cell, RefCell};
@@ -84,6 +86,8 @@ pub(crate) struct State {
     last_flush: Instant,
     write_waiters: Vec<Waiter>,
     flush_waiters: Vec<Waiter>,
+    /// Readers long-polling for the high watermark to move.
+    watchers: watch::Watchers,
     failure: Option<IoError>,
     closing: bool,
     closed: bool,
@@ -145,6 +149,7 @@ impl State {
         let flushed = self.flushed_offset;
         complete(&mut self.write_waiters, |offset| offset <= written);
         complete(&mut self.flush_waiters, |offset| offset <= flushed);
+        self.watchers.wake_all();
     }
 
     fn fail(&mut self, error: IoError) {
@@ -156,6 +161,7 @@ impl State {
         {
             let _ = waiter.sender.send(Err(Error::Offline(error.clone())));
         }
+        self.watchers.wake_all();
     }
 }
 

@@ -123,6 +123,7 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
             last_flush: Instant::now(),
             write_waiters: Vec::new(),
             flush_waiters: Vec::new(),
+            watchers: Default::default(),
             failure: None,
             closing: false,
             closed: false,

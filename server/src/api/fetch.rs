@@ -4,24 +4,27 @@
 //! user space. Fetch sessions are answered sessionless (session id 0), which
 //! Kafka's protocol allows: clients then send full fetches.
 
+use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
+use futures_util::future::join_all;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::ResponseError;
 
 use super::Preamble;
 use crate::connection::{Part, Reply};
 use crate::error_code;
-use crate::limits::FETCH_POLL_INTERVAL_MS;
-use crate::shard::Shard;
+use crate::shard::{self, Shard};
 
 /// Record data for one partition, ready to cross shards (fds are duplicated).
 #[derive(Default)]
 struct PartitionData {
+    partition: i32,
     error_code: i16,
     high_watermark: i64,
     last_stable_offset: i64,
@@ -30,9 +33,32 @@ struct PartitionData {
     bytes: u64,
 }
 
-struct TopicOut {
-    name: String,
-    partitions: Vec<(i32, PartitionData)>,
+impl PartitionData {
+    fn failed(error_code: i16) -> PartitionData {
+        PartitionData {
+            error_code,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            ..Default::default()
+        }
+    }
+
+    /// Not read: the response's `max_bytes` was used up before it.
+    fn skipped() -> PartitionData {
+        PartitionData::failed(error_code::NONE)
+    }
+}
+
+/// How often a waiting long poll checks whether its shard is stopping.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// One partition of the request, in request order.
+struct Wanted {
+    topic: Rc<str>,
+    partition: i32,
+    offset: i64,
+    max_bytes: u64,
 }
 
 pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest) -> Reply {
@@ -43,96 +69,222 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
         request.max_bytes as u64
     };
     let min_bytes = request.min_bytes.max(0) as u64;
-    loop {
-        let (topics, total, any_error) = gather(shard, &request, max_bytes).await;
-        let now = Instant::now();
-        if total >= min_bytes.max(1) || any_error || now >= deadline {
-            return encode(preamble, &topics);
+    let mut wanted = Vec::new();
+    let mut topic_sizes = Vec::new();
+    for topic in &request.topics {
+        let name: Rc<str> = Rc::from(topic.topic.as_str());
+        topic_sizes.push((name.clone(), topic.partitions.len()));
+        for partition in &topic.partitions {
+            wanted.push(Wanted {
+                topic: name.clone(),
+                partition: partition.partition,
+                offset: partition.fetch_offset,
+                max_bytes: partition.partition_max_bytes.max(0) as u64,
+            });
         }
-        let wait = (deadline - now).min(Duration::from_millis(FETCH_POLL_INTERVAL_MS));
-        glommio::timer::sleep(wait).await;
+    }
+    let mut by_owner: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (index, want) in wanted.iter().enumerate() {
+        by_owner
+            .entry(shard.owner_of(&want.topic, want.partition))
+            .or_default()
+            .push(index);
+    }
+    // Long poll: each owning shard is asked to say when one of its
+    // partitions has new data; the first answer triggers a fresh look.
+    let mut waits = FuturesUnordered::new();
+    let mut waiting_on = vec![false; shard.count];
+    loop {
+        let gathered = gather(shard, &wanted, &by_owner, max_bytes).await;
+        let total: u64 = gathered.iter().map(|data| data.bytes).sum();
+        let any_error = gathered
+            .iter()
+            .any(|data| data.error_code != error_code::NONE);
+        if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
+            return encode(preamble, &topic_sizes, gathered);
+        }
+        for (&owner, indices) in &by_owner {
+            if waiting_on[owner] {
+                continue;
+            }
+            let seen: Vec<(String, i32, i64)> = indices
+                .iter()
+                .filter(|&&index| gathered[index].high_watermark >= 0)
+                .map(|&index| {
+                    let want = &wanted[index];
+                    (
+                        want.topic.to_string(),
+                        want.partition,
+                        gathered[index].high_watermark,
+                    )
+                })
+                .collect();
+            if seen.is_empty() {
+                continue;
+            }
+            waiting_on[owner] = true;
+            waits.push(async move {
+                let _ = shard
+                    .call(owner, move |owner| wait_for_data(owner, seen, deadline))
+                    .await;
+                owner
+            });
+        }
+        if waits.is_empty() {
+            shard::sleep_until(deadline).await;
+            continue;
+        }
+        if let Some(owner) = shard::until(deadline, waits.next()).await.flatten() {
+            waiting_on[owner] = false;
+        }
     }
 }
 
+/// On the owning shard: returns once one of `partitions` has a high
+/// watermark above the one seen, the deadline passes, or the shard stops.
+async fn wait_for_data(shard: Rc<Shard>, partitions: Vec<(String, i32, i64)>, deadline: Instant) {
+    let logs: Vec<_> = partitions
+        .iter()
+        .filter_map(|(topic, partition, seen)| {
+            shard
+                .partition(topic, *partition)
+                .map(|log| (log, engine::Offset(*seen)))
+        })
+        .collect();
+    if logs.len() < partitions.len() {
+        return; // a partition went away: the next look reports it
+    }
+    while !shard.stopping.get() && Instant::now() < deadline {
+        let watches: Vec<_> = logs
+            .iter()
+            .map(|(log, seen)| log.high_watermark_beyond(*seen))
+            .collect();
+        let slice = deadline.min(Instant::now() + STOP_CHECK);
+        if shard::until(slice, futures_util::future::select_all(watches))
+            .await
+            .is_some()
+        {
+            return;
+        }
+    }
+}
+
+/// Reads every wanted partition, each owning shard's share at once, and
+/// applies `max_bytes` in request order as if they had been read one by one.
 async fn gather(
     shard: &Rc<Shard>,
-    request: &FetchRequest,
+    wanted: &[Wanted],
+    by_owner: &BTreeMap<usize, Vec<usize>>,
     max_bytes: u64,
-) -> (Vec<TopicOut>, u64, bool) {
+) -> Vec<PartitionData> {
+    let reads = by_owner.iter().map(|(&owner, indices)| {
+        let jobs: Vec<(String, i32, i64, u64)> = indices
+            .iter()
+            .map(|&index| {
+                let want = &wanted[index];
+                (
+                    want.topic.to_string(),
+                    want.partition,
+                    want.offset,
+                    want.max_bytes,
+                )
+            })
+            .collect();
+        read_on(shard, owner, jobs, max_bytes)
+    });
+    let mut gathered: Vec<Option<PartitionData>> = (0..wanted.len()).map(|_| None).collect();
+    for ((_, indices), results) in by_owner.iter().zip(join_all(reads).await) {
+        for (&index, data) in indices.iter().zip(results) {
+            gathered[index] = Some(data);
+        }
+    }
     let mut remaining = max_bytes;
     let mut total = 0;
-    let mut any_error = false;
-    let mut topics = Vec::new();
-    for topic in &request.topics {
-        let name = topic.topic.to_string();
-        let mut partitions = Vec::new();
-        for partition in &topic.partitions {
-            let limit = (partition.partition_max_bytes.max(0) as u64).min(remaining);
-            let data = if limit == 0 && total > 0 {
-                PartitionData {
-                    error_code: error_code::NONE,
-                    high_watermark: -1,
-                    last_stable_offset: -1,
-                    log_start_offset: -1,
-                    ..Default::default()
-                }
-            } else {
-                fetch_one(
-                    shard,
-                    &name,
-                    partition.partition,
-                    partition.fetch_offset,
-                    limit.max(1),
-                )
-                .await
-            };
-            any_error |= data.error_code != error_code::NONE;
-            remaining = remaining.saturating_sub(data.bytes);
-            total += data.bytes;
-            partitions.push((partition.partition, data));
+    let mut answer = Vec::with_capacity(wanted.len());
+    for (index, want) in wanted.iter().enumerate() {
+        let limit = want.max_bytes.min(remaining);
+        let mut data = gathered[index]
+            .take()
+            .unwrap_or_else(|| PartitionData::failed(ResponseError::NotLeaderOrFollower.code()));
+        if limit == 0 && total > 0 {
+            data = PartitionData::skipped();
+        } else if data.bytes > limit.max(1) && data.error_code == error_code::NONE {
+            // Read with this shard's budget, which was larger than what
+            // the partitions before it left: read again with the exact one.
+            let job = vec![(want.topic.to_string(), want.partition, want.offset, limit)];
+            data = read_on(
+                shard,
+                shard.owner_of(&want.topic, want.partition),
+                job,
+                limit,
+            )
+            .await
+            .pop()
+            .unwrap_or_else(|| PartitionData::failed(ResponseError::NotLeaderOrFollower.code()));
         }
-        topics.push(TopicOut { name, partitions });
+        data.partition = want.partition;
+        remaining = remaining.saturating_sub(data.bytes);
+        total += data.bytes;
+        answer.push(data);
     }
-    (topics, total, any_error)
+    answer
 }
 
-async fn fetch_one(
+/// Reads partitions `(topic, partition, offset, partition_max_bytes)` on
+/// their owning shard, in order, sharing `max_bytes` among them.
+async fn read_on(
     shard: &Rc<Shard>,
+    owner: usize,
+    partitions: Vec<(String, i32, i64, u64)>,
+    max_bytes: u64,
+) -> Vec<PartitionData> {
+    let count = partitions.len();
+    let answer = shard
+        .call(owner, move |owner| async move {
+            let mut remaining = max_bytes;
+            let mut total = 0;
+            let mut out = Vec::with_capacity(partitions.len());
+            for (topic, partition, offset, partition_max) in partitions {
+                let limit = partition_max.min(remaining);
+                let data = if limit == 0 && total > 0 {
+                    PartitionData::skipped()
+                } else {
+                    read_one(&owner, &topic, partition, offset, limit.max(1)).await
+                };
+                remaining = remaining.saturating_sub(data.bytes);
+                total += data.bytes;
+                out.push(data);
+            }
+            out
+        })
+        .await;
+    answer.unwrap_or_else(|_| {
+        (0..count)
+            .map(|_| PartitionData::failed(ResponseError::NotLeaderOrFollower.code()))
+            .collect()
+    })
+}
+
+async fn read_one(
+    owner: &Shard,
     topic: &str,
     partition: i32,
     offset: i64,
     max_bytes: u64,
 ) -> PartitionData {
-    let owner = shard.owner_of(topic, partition);
-    let topic = topic.to_string();
-    let answer = shard
-        .call(owner, move |owner| async move {
-            let failed = |error: ResponseError| PartitionData {
-                error_code: error.code(),
-                high_watermark: -1,
-                last_stable_offset: -1,
-                log_start_offset: -1,
-                ..Default::default()
-            };
-            let Some(log) = owner.partition(&topic, partition) else {
-                return failed(ResponseError::UnknownTopicOrPartition);
-            };
-            match log.read(engine::Offset(offset), max_bytes).await {
-                Ok(result) => to_parts(result),
-                Err(error) => {
-                    let mut data = failed(error_code::for_engine(&error));
-                    data.high_watermark = log.high_watermark().0;
-                    data.last_stable_offset = log.last_stable_offset().0;
-                    data.log_start_offset = log.log_start_offset().0;
-                    data
-                }
-            }
-        })
-        .await;
-    answer.unwrap_or_else(|_| PartitionData {
-        error_code: ResponseError::NotLeaderOrFollower.code(),
-        ..Default::default()
-    })
+    let Some(log) = owner.partition(topic, partition) else {
+        return PartitionData::failed(ResponseError::UnknownTopicOrPartition.code());
+    };
+    match log.read(engine::Offset(offset), max_bytes).await {
+        Ok(result) => to_parts(result),
+        Err(error) => {
+            let mut data = PartitionData::failed(error_code::for_engine(&error).code());
+            data.high_watermark = log.high_watermark().0;
+            data.last_stable_offset = log.last_stable_offset().0;
+            data.log_start_offset = log.log_start_offset().0;
+            data
+        }
+    }
 }
 
 fn to_parts(result: engine::ReadResult) -> PartitionData {
@@ -168,6 +320,7 @@ fn to_parts(result: engine::ReadResult) -> PartitionData {
         }
     }
     PartitionData {
+        partition: 0, // set by the caller
         error_code: error_code::NONE,
         high_watermark: result.high_watermark.0,
         last_stable_offset: result.last_stable_offset.0,
@@ -177,8 +330,14 @@ fn to_parts(result: engine::ReadResult) -> PartitionData {
     }
 }
 
-/// Writes the response by hand (versions 4 to 12; 12 is flexible).
-fn encode(preamble: Preamble, topics: &[TopicOut]) -> Reply {
+/// Writes the response by hand (versions 4 to 12; 12 is flexible):
+/// `topics` gives each topic's name and partition count, `partitions` the
+/// partitions' data in request order.
+fn encode(
+    preamble: Preamble,
+    topics: &[(Rc<str>, usize)],
+    partitions: Vec<PartitionData>,
+) -> Reply {
     let version = preamble.api_version;
     let flexible = version >= 12;
     let mut out: Vec<Part> = Vec::new();
@@ -192,12 +351,13 @@ fn encode(preamble: Preamble, topics: &[TopicOut]) -> Reply {
         head.put_i16(error_code::NONE);
         head.put_i32(0); // session_id: sessionless
     }
+    let mut partitions = partitions.into_iter();
     put_array_len(&mut head, topics.len(), flexible);
-    for topic in topics {
-        put_string(&mut head, &topic.name, flexible);
-        put_array_len(&mut head, topic.partitions.len(), flexible);
-        for (index, data) in &topic.partitions {
-            head.put_i32(*index);
+    for (name, count) in topics {
+        put_string(&mut head, name, flexible);
+        put_array_len(&mut head, *count, flexible);
+        for data in partitions.by_ref().take(*count) {
+            head.put_i32(data.partition);
             head.put_i16(data.error_code);
             head.put_i64(data.high_watermark);
             head.put_i64(data.last_stable_offset);
@@ -215,16 +375,7 @@ fn encode(preamble: Preamble, topics: &[TopicOut]) -> Reply {
             }
             if data.bytes > 0 {
                 out.push(Part::Bytes(std::mem::take(&mut head).freeze()));
-                for part in &data.parts {
-                    out.push(match part {
-                        Part::Bytes(bytes) => Part::Bytes(bytes.clone()),
-                        Part::File { fd, position, len } => Part::File {
-                            fd: fd.clone(),
-                            position: *position,
-                            len: *len,
-                        },
-                    });
-                }
+                out.extend(data.parts);
             }
             if flexible {
                 put_uvarint(&mut head, 0); // partition tagged fields
@@ -292,39 +443,28 @@ mod tests {
     fn hand_encoding_matches_the_schema_for_every_version() {
         for version in 4..=12 {
             let record_bytes = Bytes::from_static(b"not-really-a-batch");
-            let topics = vec![TopicOut {
-                name: "events".into(),
-                partitions: vec![
-                    (
-                        0,
-                        PartitionData {
-                            error_code: 0,
-                            high_watermark: 10,
-                            last_stable_offset: 10,
-                            log_start_offset: 2,
-                            parts: vec![Part::Bytes(record_bytes.clone())],
-                            bytes: record_bytes.len() as u64,
-                        },
-                    ),
-                    (
-                        1,
-                        PartitionData {
-                            error_code: 1,
-                            high_watermark: -1,
-                            last_stable_offset: -1,
-                            log_start_offset: -1,
-                            parts: vec![],
-                            bytes: 0,
-                        },
-                    ),
-                ],
-            }];
+            let topics = vec![(Rc::from("events"), 2)];
+            let partitions = vec![
+                PartitionData {
+                    partition: 0,
+                    error_code: 0,
+                    high_watermark: 10,
+                    last_stable_offset: 10,
+                    log_start_offset: 2,
+                    parts: vec![Part::Bytes(record_bytes.clone())],
+                    bytes: record_bytes.len() as u64,
+                },
+                PartitionData {
+                    partition: 1,
+                    ..PartitionData::failed(1)
+                },
+            ];
             let preamble = Preamble {
                 api_key: ApiKey::Fetch,
                 api_version: version,
                 correlation_id: 77,
             };
-            let Reply::Parts(parts) = encode(preamble, &topics) else {
+            let Reply::Parts(parts) = encode(preamble, &topics, partitions) else {
                 panic!("parts expected")
             };
             let mut frame = Vec::new();

@@ -10,7 +10,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, ProduceRequest, ProduceResponse,
+    RequestHeader, ResponseHeader, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 pub struct Broker {
@@ -246,11 +252,64 @@ impl Raw {
         Some((header.correlation_id, body))
     }
 
+    /// Sends `request` and returns its answer, which must come.
+    pub fn call<Q: Encodable, A: Decodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        request: &Q,
+    ) -> A {
+        self.send(key, version, request);
+        self.receive::<A>(key, version)
+            .unwrap_or_else(|| panic!("{key:?} v{version} was not answered"))
+            .1
+    }
+
+    /// Produces `records` to one partition with acks=1 and returns its answer.
+    pub fn produce(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+    ) -> PartitionProduceResponse {
+        let request = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(records))])]);
+        let mut response: ProduceResponse = self.call(ApiKey::Produce, 8, &request);
+        response.responses.remove(0).partition_responses.remove(0)
+    }
+
     /// True if the broker closed the connection (read returns 0 or fails).
     pub fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
         matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
     }
+}
+
+/// Creates a topic over raw frames; it must succeed.
+pub fn create_topic(broker: &Broker, name: &str, partitions: i32) {
+    let mut raw = Raw::connect(broker);
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(name.to_string())))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1);
+    let response: CreateTopicsResponse = raw.call(
+        ApiKey::CreateTopics,
+        5,
+        &CreateTopicsRequest::default()
+            .with_topics(vec![topic])
+            .with_timeout_ms(5000),
+    );
+    assert_eq!(
+        response.topics[0].error_code, 0,
+        "{:?}",
+        response.topics[0].error_message
+    );
 }
 
 pub fn put_frame_size(out: &mut BytesMut, size: i32) {
