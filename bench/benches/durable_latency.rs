@@ -47,16 +47,14 @@ fn run(appenders: usize, duration: Duration) -> Outcome {
                 let log = log.clone();
                 let latencies = latencies.clone();
                 let fdatasyncs_at_start = fdatasyncs_at_start.clone();
-                let mut buffer = batch.clone();
+                let buffer = batch.clone();
                 glommio::spawn_local(async move {
                     loop {
                         let before = Instant::now();
                         if before >= stop_at {
                             break;
                         }
-                        log.append_durable(&mut buffer)
-                            .await
-                            .expect("append_durable");
+                        log.append_durable(&buffer).await.expect("append_durable");
                         if before >= measure_from {
                             if fdatasyncs_at_start.get().is_none() {
                                 fdatasyncs_at_start.set(Some(log.fdatasync_count()));

@@ -43,19 +43,19 @@ fn run_appends(batch: &[u8], iters: u64, appenders: usize) -> Duration {
         );
         // The first append creates the segment file (open + directory
         // fsync): a one-off cost kept out of the timing.
-        let mut first = batch.clone();
-        log.append(&mut first).await.expect("first append");
+        let first = batch.clone();
+        log.append(&first).await.expect("first append");
         let remaining = Rc::new(Cell::new(iters));
         let start = Instant::now();
         let tasks: Vec<_> = (0..appenders)
             .map(|_| {
                 let log = log.clone();
                 let remaining = remaining.clone();
-                let mut buffer = batch.clone();
+                let buffer = batch.clone();
                 glommio::spawn_local(async move {
                     while remaining.get() > 0 {
                         remaining.set(remaining.get() - 1);
-                        log.append(&mut buffer).await.expect("append");
+                        log.append(&buffer).await.expect("append");
                     }
                 })
             })
@@ -100,7 +100,7 @@ fn build_read_log(batch: &[u8], total_bytes: u64, segment_bytes: u64) -> ReadLog
     let dir = temp_dir();
     let path = dir.path().join("read-0");
     let owned_path = path.clone();
-    let mut buffer = batch.to_vec();
+    let buffer = batch.to_vec();
     let sealed_end = block_on(async move {
         let log = PartitionLog::open(&owned_path, log_config(segment_bytes))
             .await
@@ -108,7 +108,7 @@ fn build_read_log(batch: &[u8], total_bytes: u64, segment_bytes: u64) -> ReadLog
         let mut appended = 0u64;
         let mut unwaited = 0u64;
         while appended < total_bytes {
-            let info = log.append_nowait(&mut buffer).expect("append");
+            let info = log.append_nowait(&buffer).expect("append");
             appended += buffer.len() as u64;
             unwaited += buffer.len() as u64;
             if unwaited >= 8 * 1024 * 1024 {

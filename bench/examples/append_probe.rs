@@ -58,12 +58,12 @@ fn probe(batch: &[u8], total_bytes: u64, appenders: usize) -> Probe {
                 let log = log.clone();
                 let remaining = remaining.clone();
                 let in_append = in_append.clone();
-                let mut buffer = batch.clone();
+                let buffer = batch.clone();
                 glommio::spawn_local(async move {
                     while remaining.get() > 0 {
                         remaining.set(remaining.get() - 1);
                         let before = Instant::now();
-                        let info = log.append_nowait(&mut buffer).expect("append");
+                        let info = log.append_nowait(&buffer).expect("append");
                         in_append.set(in_append.get() + before.elapsed());
                         log.wait_written(info.next_offset()).await.expect("written");
                     }

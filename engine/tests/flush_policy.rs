@@ -27,15 +27,15 @@ fn flush_messages_syncs_after_that_many_records() {
         };
         let log = PartitionLog::open(&path, config).await.unwrap();
         for tag in 0..3u64 {
-            let mut bytes = batch(tag, 3, 10, 1);
-            log.append(&mut bytes).await.unwrap();
+            let bytes = batch(tag, 3, 10, 1);
+            log.append(&bytes).await.unwrap();
         }
         // Nine records: written, not yet synced.
         assert_eq!(log.high_watermark(), Offset(9));
         assert_eq!(log.flushed_offset(), Offset(0));
         assert_eq!(log.fdatasync_count(), 0);
-        let mut bytes = batch(3, 1, 10, 1);
-        log.append(&mut bytes).await.unwrap();
+        let bytes = batch(3, 1, 10, 1);
+        log.append(&bytes).await.unwrap();
         wait_until("flush.messages", || log.flushed_offset() == Offset(10)).await;
         assert_eq!(log.fdatasync_count(), 1);
     });
@@ -51,8 +51,8 @@ fn flush_ms_syncs_data_older_than_the_interval() {
             ..small_config(1 << 30)
         };
         let log = PartitionLog::open(&path, config).await.unwrap();
-        let mut bytes = batch(0, 2, 10, 1);
-        log.append(&mut bytes).await.unwrap();
+        let bytes = batch(0, 2, 10, 1);
+        log.append(&bytes).await.unwrap();
         assert_eq!(
             log.flushed_offset(),
             Offset(0),
@@ -73,14 +73,14 @@ fn segment_ms_rolls_an_old_segment_on_the_next_append() {
             ..small_config(1 << 30)
         };
         let log = PartitionLog::open(&path, config).await.unwrap();
-        let mut first = batch(0, 1, 10, 1);
-        log.append(&mut first).await.unwrap();
-        let mut second = batch(1, 1, 10, 1);
-        log.append(&mut second).await.unwrap();
+        let first = batch(0, 1, 10, 1);
+        let first = stamped(&first, &log.append(&first).await.unwrap());
+        let second = batch(1, 1, 10, 1);
+        let second = stamped(&second, &log.append(&second).await.unwrap());
         assert_eq!(log.segment_count(), 1);
         glommio::timer::sleep(Duration::from_millis(40)).await;
-        let mut third = batch(2, 1, 10, 1);
-        log.append(&mut third).await.unwrap();
+        let third = batch(2, 1, 10, 1);
+        let third = stamped(&third, &log.append(&third).await.unwrap());
         assert_eq!(log.segment_base_offsets(), vec![Offset(0), Offset(2)]);
         assert_eq!(read_all(&log, Offset(0)).await, vec![first, second, third]);
         log.close().await.unwrap();

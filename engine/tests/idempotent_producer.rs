@@ -28,7 +28,7 @@ fn duplicates_gaps_and_epochs_survive_restarts() {
         let mut offsets = Vec::new();
         for sequence in (0..60).step_by(3) {
             let info = log
-                .append(&mut producer_batch(42, 0, sequence, 3))
+                .append(&producer_batch(42, 0, sequence, 3))
                 .await
                 .unwrap();
             offsets.push(info.base_offset);
@@ -39,17 +39,14 @@ fn duplicates_gaps_and_epochs_survive_restarts() {
         );
         // A retry of the last batch: the original offsets, nothing stored.
         let end = log.log_end_offset();
-        let retry = log.append(&mut producer_batch(42, 0, 57, 3)).await.unwrap();
+        let retry = log.append(&producer_batch(42, 0, 57, 3)).await.unwrap();
         assert_eq!(
             (retry.base_offset, retry.last_offset),
             (offsets[19], Offset(offsets[19].0 + 2))
         );
         assert_eq!(log.log_end_offset(), end);
         // A gap.
-        let gap = log
-            .append(&mut producer_batch(42, 0, 70, 1))
-            .await
-            .unwrap_err();
+        let gap = log.append(&producer_batch(42, 0, 70, 1)).await.unwrap_err();
         assert_eq!(
             gap,
             Error::Producer(ProducerError::OutOfOrderSequence {
@@ -60,34 +57,34 @@ fn duplicates_gaps_and_epochs_survive_restarts() {
         );
         // An unknown producer must start at 0.
         assert!(matches!(
-            log.append(&mut producer_batch(43, 0, 5, 1)).await,
+            log.append(&producer_batch(43, 0, 5, 1)).await,
             Err(Error::Producer(ProducerError::UnknownProducerId { .. }))
         ));
         // Plain batches interleave freely.
-        log.append(&mut batch(1, 2, 10, 1)).await.unwrap();
+        log.append(&batch(1, 2, 10, 1)).await.unwrap();
         log.close().await.unwrap();
 
         // Clean restart: the state comes from the snapshot written on close.
         let log = PartitionLog::open(&path, small_config(4096)).await.unwrap();
         let end = log.log_end_offset();
-        let retry = log.append(&mut producer_batch(42, 0, 57, 3)).await.unwrap();
+        let retry = log.append(&producer_batch(42, 0, 57, 3)).await.unwrap();
         assert_eq!(retry.base_offset, offsets[19]);
         assert_eq!(log.log_end_offset(), end);
-        let next = log.append(&mut producer_batch(42, 0, 60, 3)).await.unwrap();
+        let next = log.append(&producer_batch(42, 0, 60, 3)).await.unwrap();
         assert_eq!(next.base_offset, end);
         drop(log);
 
         // Unclean restart: snapshot of the last seal plus replay of the tail.
         let log = PartitionLog::open(&path, small_config(4096)).await.unwrap();
-        let retry = log.append(&mut producer_batch(42, 0, 60, 3)).await.unwrap();
+        let retry = log.append(&producer_batch(42, 0, 60, 3)).await.unwrap();
         assert_eq!(
             retry.base_offset, end,
             "the batch after the clean restart is still known"
         );
         // A new epoch starts again at 0; the old epoch is fenced.
-        log.append(&mut producer_batch(42, 1, 0, 1)).await.unwrap();
+        log.append(&producer_batch(42, 1, 0, 1)).await.unwrap();
         assert!(matches!(
-            log.append(&mut producer_batch(42, 0, 63, 1)).await,
+            log.append(&producer_batch(42, 0, 63, 1)).await,
             Err(Error::Producer(ProducerError::InvalidProducerEpoch {
                 current: 1,
                 got: 0,

@@ -104,8 +104,8 @@ proptest! {
                             builder.push(Record::value(value, TimestampMs(1_000 + tag as i64)));
                         }
                         tag += 1;
-                        let mut bytes = builder.build();
-                        let info = log.append(&mut bytes).await.unwrap();
+                        let bytes = builder.build();
+                        let info = log.append(&bytes).await.unwrap();
                         assert_eq!(info.base_offset, Offset(oracle.end()));
                         oracle.batches.push((info.base_offset.0, values));
                     }

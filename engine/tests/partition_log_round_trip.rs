@@ -17,11 +17,12 @@ fn appended_batches_read_back_byte_for_byte_across_restarts() {
             .unwrap();
         let mut expected = Vec::new();
         for tag in 0..200u64 {
-            let mut bytes = batch(tag, 1 + (tag as usize % 7), 100, 1_700_000_000_000);
-            let info = log.append(&mut bytes).await.unwrap();
-            let parsed = RecordBatch::parse(&bytes, Validation::Stored).unwrap();
-            assert_eq!(parsed.base_offset(), info.base_offset, "stamped in place");
-            expected.push(bytes);
+            let bytes = batch(tag, 1 + (tag as usize % 7), 100, 1_700_000_000_000);
+            let info = log.append(&bytes).await.unwrap();
+            let stored = stamped(&bytes, &info);
+            let parsed = RecordBatch::parse(&stored, Validation::Stored).unwrap();
+            assert_eq!(parsed.base_offset(), info.base_offset);
+            expected.push(stored);
         }
         let total: i64 = expected
             .iter()
@@ -47,9 +48,9 @@ fn appended_batches_read_back_byte_for_byte_across_restarts() {
         assert_eq!(read_all(&log, Offset(0)).await, expected);
 
         // More appends, then an unclean stop (no close): recovery scans.
-        let mut bytes = batch(999, 3, 10, 1_700_000_000_000);
-        log.append_durable(&mut bytes).await.unwrap();
-        expected.push(bytes);
+        let bytes = batch(999, 3, 10, 1_700_000_000_000);
+        let info = log.append_durable(&bytes).await.unwrap();
+        expected.push(stamped(&bytes, &info));
         drop(log);
         let log = PartitionLog::open(&path, small_config(16 * 1024))
             .await
@@ -90,10 +91,10 @@ fn offsets_are_contiguous_and_out_of_range_is_reported() {
         let log = PartitionLog::open(&path, small_config(1 << 20))
             .await
             .unwrap();
-        let mut first = batch(1, 5, 10, 1000);
-        let mut second = batch(2, 3, 10, 2000);
-        let a = log.append(&mut first).await.unwrap();
-        let b = log.append(&mut second).await.unwrap();
+        let first = batch(1, 5, 10, 1000);
+        let second = batch(2, 3, 10, 2000);
+        let a = log.append(&first).await.unwrap();
+        let b = log.append(&second).await.unwrap();
         assert_eq!((a.base_offset, a.last_offset), (Offset(0), Offset(4)));
         assert_eq!((b.base_offset, b.last_offset), (Offset(5), Offset(7)));
         let empty = log.read(Offset(8), 1000).await.unwrap();
@@ -108,12 +109,12 @@ fn offsets_are_contiguous_and_out_of_range_is_reported() {
         let last = corrupt.len() - 1;
         corrupt[last] ^= 1;
         assert!(matches!(
-            log.append(&mut corrupt).await,
+            log.append(&corrupt).await,
             Err(engine::Error::Batch(engine::BatchError::CrcMismatch { .. }))
         ));
         assert_eq!(log.log_end_offset(), Offset(8));
         let all = read_all(&log, Offset(0)).await;
-        assert_eq!(all, vec![first, second]);
+        assert_eq!(all, vec![stamped(&first, &a), stamped(&second, &b)]);
         assert_eq!(values(&all[1])[2], b"2:2:xxxxxx".to_vec());
         log.close().await.unwrap();
     });
@@ -129,8 +130,8 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
             .unwrap();
         // Batch t has records stamped 10_000 * t + i.
         for tag in 0..50u64 {
-            let mut bytes = batch(tag, 4, 200, 10_000 * tag as i64);
-            log.append(&mut bytes).await.unwrap();
+            let bytes = batch(tag, 4, 200, 10_000 * tag as i64);
+            log.append(&bytes).await.unwrap();
         }
         assert_eq!(
             log.offset_for_timestamp(TimestampMs(0)).await.unwrap(),
@@ -176,8 +177,8 @@ fn concurrent_durable_appends_share_fdatasyncs() {
         for tag in 0..200u64 {
             let log = log.clone();
             tasks.push(glommio::spawn_local(async move {
-                let mut bytes = batch(tag, 1, 100, 1);
-                log.append_durable(&mut bytes).await.unwrap()
+                let bytes = batch(tag, 1, 100, 1);
+                log.append_durable(&bytes).await.unwrap()
             }));
         }
         let mut offsets = Vec::new();
@@ -216,9 +217,9 @@ fn concurrent_appends_of_mixed_sizes_read_back_in_offset_order() {
                 for round in 0..40u64 {
                     let tag = task * 1000 + round;
                     let value_bytes = 37 + ((tag * 7919) % 97) as usize * 1013;
-                    let mut bytes = batch(tag, 1 + (tag % 3) as usize, value_bytes, 5);
-                    let info = log.append(&mut bytes).await.unwrap();
-                    appended.push((info.base_offset, bytes));
+                    let bytes = batch(tag, 1 + (tag % 3) as usize, value_bytes, 5);
+                    let info = log.append(&bytes).await.unwrap();
+                    appended.push((info.base_offset, stamped(&bytes, &info)));
                 }
                 appended
             }));
@@ -254,22 +255,22 @@ fn timestamps_out_of_range_are_refused() {
         };
         let log = PartitionLog::open(&path, config).await.unwrap();
         let now = TimestampMs::now().0;
-        let mut future = batch(1, 2, 10, now + 2 * 3_600_000);
+        let future = batch(1, 2, 10, now + 2 * 3_600_000);
         assert!(matches!(
-            log.append(&mut future).await,
+            log.append(&future).await,
             Err(engine::Error::Batch(
                 engine::BatchError::TimestampOutOfRange { .. }
             ))
         ));
-        let mut old = batch(2, 2, 10, now - 2 * 86_400_000);
+        let old = batch(2, 2, 10, now - 2 * 86_400_000);
         assert!(matches!(
-            log.append(&mut old).await,
+            log.append(&old).await,
             Err(engine::Error::Batch(
                 engine::BatchError::TimestampOutOfRange { .. }
             ))
         ));
-        let mut fine = batch(3, 2, 10, now - 1000);
-        assert_eq!(log.append(&mut fine).await.unwrap().base_offset, Offset(0));
+        let fine = batch(3, 2, 10, now - 1000);
+        assert_eq!(log.append(&fine).await.unwrap().base_offset, Offset(0));
         // LogAppendTime ignores what the producer stamped.
         let append_time = engine::LogConfig {
             timestamp_type: engine::TimestampType::LogAppendTime,
@@ -277,7 +278,7 @@ fn timestamps_out_of_range_are_refused() {
         };
         log.set_config(append_time).unwrap();
         let info = log
-            .append(&mut batch(4, 1, 10, now + 10 * 3_600_000))
+            .append(&batch(4, 1, 10, now + 10 * 3_600_000))
             .await
             .unwrap();
         assert!(info.log_append_time.is_some());

@@ -30,8 +30,8 @@ fn child(dir: String) {
             tasks.push(glommio::spawn_local(async move {
                 for round in 0.. {
                     let tag = round * TASKS + task;
-                    let mut bytes = batch(tag, 1 + (tag % 4) as usize, 300, 1_000);
-                    let info = log.append_durable(&mut bytes).await.unwrap();
+                    let bytes = batch(tag, 1 + (tag % 4) as usize, 300, 1_000);
+                    let info = log.append_durable(&bytes).await.unwrap();
                     println!("ACK {tag} {}", info.base_offset.0);
                 }
             }));

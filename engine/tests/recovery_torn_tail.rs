@@ -19,9 +19,9 @@ fn write_unclean(dir: &std::path::Path, count: u64) -> Vec<Vec<u8>> {
             .unwrap();
         let mut batches = Vec::new();
         for tag in 0..count {
-            let mut bytes = batch(tag, 1 + tag as usize % 3, 50 + tag as usize * 7, 1_000);
-            log.append(&mut bytes).await.unwrap();
-            batches.push(bytes);
+            let bytes = batch(tag, 1 + tag as usize % 3, 50 + tag as usize * 7, 1_000);
+            let info = log.append(&bytes).await.unwrap();
+            batches.push(stamped(&bytes, &info));
         }
         drop(log);
         batches
@@ -37,8 +37,8 @@ fn reopen_and_read(dir: &std::path::Path) -> (Vec<Vec<u8>>, Offset) {
         let batches = read_all(&log, Offset(0)).await;
         // The log takes appends right after the recovered end.
         let end = log.log_end_offset();
-        let mut more = batch(7777, 2, 10, 5);
-        let info = log.append(&mut more).await.unwrap();
+        let more = batch(7777, 2, 10, 5);
+        let info = log.append(&more).await.unwrap();
         assert_eq!(info.base_offset, end);
         log.close().await.unwrap();
         (batches, end)

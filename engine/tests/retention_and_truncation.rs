@@ -27,9 +27,9 @@ fn retention_by_size_deletes_oldest_sealed_segments() {
             .unwrap();
         let mut all = Vec::new();
         for tag in 0..100u64 {
-            let mut bytes = batch(tag, 2, 400, 1_000);
-            log.append(&mut bytes).await.unwrap();
-            all.push(bytes);
+            let bytes = batch(tag, 2, 400, 1_000);
+            let info = log.append(&bytes).await.unwrap();
+            all.push(stamped(&bytes, &info));
         }
         let segments_before = log.segment_count();
         let size_before = log.size_bytes();
@@ -85,13 +85,13 @@ fn retention_by_time_uses_the_newest_timestamp_of_each_segment() {
         let now = TimestampMs::now().0;
         // Old records first (two hours ago), then fresh ones.
         for tag in 0..20u64 {
-            let mut bytes = batch(tag, 1, 900, now - 7_200_000);
-            log.append(&mut bytes).await.unwrap();
+            let bytes = batch(tag, 1, 900, now - 7_200_000);
+            log.append(&bytes).await.unwrap();
         }
         let old_end = log.log_end_offset();
         for tag in 20..40u64 {
-            let mut bytes = batch(tag, 1, 900, now);
-            log.append(&mut bytes).await.unwrap();
+            let bytes = batch(tag, 1, 900, now);
+            log.append(&bytes).await.unwrap();
         }
         let outcome = log.enforce_retention(TimestampMs(now)).await.unwrap();
         assert!(outcome.segments_deleted > 0);
@@ -123,8 +123,8 @@ fn delete_records_moves_the_start_and_drops_whole_segments() {
             .await
             .unwrap();
         for tag in 0..40u64 {
-            let mut bytes = batch(tag, 3, 300, 1);
-            log.append(&mut bytes).await.unwrap();
+            let bytes = batch(tag, 3, 300, 1);
+            log.append(&bytes).await.unwrap();
         }
         let segments = log.segment_count();
         assert_eq!(
@@ -157,24 +157,24 @@ fn truncate_to_removes_the_suffix_and_appends_continue() {
             .unwrap();
         let mut all = Vec::new();
         for tag in 0..40u64 {
-            let mut bytes = batch(tag, 2, 300, 1);
-            log.append(&mut bytes).await.unwrap();
-            all.push(bytes);
+            let bytes = batch(tag, 2, 300, 1);
+            let info = log.append(&bytes).await.unwrap();
+            all.push(stamped(&bytes, &info));
         }
         // Offset 31 is inside batch 15 (offsets 30, 31): the batch goes whole.
         let end = log.truncate_to(Offset(31)).await.unwrap();
         assert_eq!(end, Offset(30));
         assert_eq!(log.log_end_offset(), Offset(30));
         assert_eq!(read_all(&log, Offset(0)).await, all[..15].to_vec());
-        let mut next = batch(100, 2, 300, 1);
-        let info = log.append(&mut next).await.unwrap();
+        let next = batch(100, 2, 300, 1);
+        let info = log.append(&next).await.unwrap();
         assert_eq!(info.base_offset, Offset(30));
         log.close().await.unwrap();
         let log = PartitionLog::open(&path, small_config(4 * 1024))
             .await
             .unwrap();
         let mut expected = all[..15].to_vec();
-        expected.push(next);
+        expected.push(stamped(&next, &info));
         assert_eq!(read_all(&log, Offset(0)).await, expected);
         log.close().await.unwrap();
     });

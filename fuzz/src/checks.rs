@@ -11,8 +11,9 @@
 use engine::limits::{BATCH_HEADER_BYTES, OFFSET_INDEX_ENTRY_BYTES, TIME_INDEX_ENTRY_BYTES};
 use engine::offset::{FilePosition, Offset, TimestampMs};
 use engine::record_batch::{
-    peek_batch_size, stamp, varint, AppendStamp, BatchBuilder, Batches, Compression, Header,
-    Record, RecordBatch, RecordView, TimestampType, Validation, CRC_START_BYTES,
+    peek_batch_size, stamp, stamped_header, varint, AppendStamp, BatchBuilder, Batches,
+    Compression, Header, Record, RecordBatch, RecordView, TimestampType, Validation,
+    CRC_START_BYTES,
 };
 use engine::segment::{OffsetIndex, TimeIndex};
 use engine::BatchError;
@@ -233,6 +234,12 @@ fn check_stamp(batch: &RecordBatch<'_>, validation: Validation) {
         log_append_time: Some(now),
     };
     stamp(&mut appended, with_time).expect("stamp a valid batch");
+    let header = stamped_header(original, with_time).expect("stamp a valid batch's header");
+    assert_eq!(
+        header[..],
+        appended[..BATCH_HEADER_BYTES],
+        "the header an append writes is the header stamped in place"
+    );
     let stamped = RecordBatch::parse(&appended, Validation::Stored)
         .expect("a LogAppendTime stamp keeps the batch valid for Stored");
     if validation == Validation::Client {

@@ -43,7 +43,7 @@ use crate::limits::{PENDING_BYTES_MAX, SEGMENT_RELATIVE_OFFSET_MAX};
 use crate::offset::{Offset, TimestampMs};
 use crate::producer_state::{CachedBatch, ProducerState, Verdict};
 use crate::record_batch::{
-    peek_batch_size, stamp, AppendStamp, Batches, RecordBatch, TimestampType, Validation,
+    peek_batch_size, stamped_header, AppendStamp, Batches, RecordBatch, TimestampType, Validation,
 };
 use segment_state::{Phase, Segment};
 
@@ -390,7 +390,7 @@ impl PartitionLog {
 
     /// Appends and returns once the batches are written to the segment file
     /// (they survive a crash of the process, not yet a power loss).
-    pub async fn append(&self, records: &mut [u8]) -> Result<AppendInfo> {
+    pub async fn append(&self, records: &[u8]) -> Result<AppendInfo> {
         self.wait_for_room().await?;
         let info = self.append_nowait(records)?;
         self.write_from_here().await;
@@ -413,7 +413,7 @@ impl PartitionLog {
 
     /// Appends and returns only after an fdatasync covers the batches.
     /// Concurrent durable appends share one fdatasync (group commit).
-    pub async fn append_durable(&self, records: &mut [u8]) -> Result<AppendInfo> {
+    pub async fn append_durable(&self, records: &[u8]) -> Result<AppendInfo> {
         self.wait_for_room().await?;
         let info = self.append_nowait(records)?;
         self.write_from_here().await;
@@ -422,9 +422,10 @@ impl PartitionLog {
     }
 
     /// The synchronous part of an append: validates every batch in
-    /// `records` (all or nothing), assigns offsets by rewriting the batches
-    /// in place, and queues them for the writer. Returns before any I/O.
-    pub fn append_nowait(&self, records: &mut [u8]) -> Result<AppendInfo> {
+    /// `records` (all or nothing), copies them into the tail with their
+    /// offsets (and LogAppendTime) stamped, and queues them for the writer.
+    /// Returns before any I/O.
+    pub fn append_nowait(&self, records: &[u8]) -> Result<AppendInfo> {
         let config = self.shared.config.borrow();
         let mut state = self.shared.state.borrow_mut();
         state.check_usable()?;
@@ -463,13 +464,12 @@ impl PartitionLog {
                 Some(Ok(size)) => size,
                 _ => unreachable!("validated above"),
             };
-            let bytes = &mut records[position..position + size];
-            let count = RecordBatch::parse_header_only(bytes)
-                .expect("validated above")
-                .records_count();
-            state.maybe_roll(size as u64, i64::from(count), now, &config);
+            let bytes = &records[position..position + size];
+            let batch = RecordBatch::parse_header_only(bytes).expect("validated above");
+            state.maybe_roll(size as u64, i64::from(batch.records_count()), now, &config);
             let batch_base = state.log_end_offset;
-            stamp(
+            // The batch is copied once, into the tail, behind its stamped header.
+            let header = stamped_header(
                 bytes,
                 AppendStamp {
                     base_offset: batch_base,
@@ -477,10 +477,12 @@ impl PartitionLog {
                     log_append_time,
                 },
             )?;
-            let batch = RecordBatch::parse_header_only(bytes).expect("validated above");
-            let next_offset = batch.next_offset();
-            let max_timestamp = batch.max_timestamp();
-            if let Some((producer_id, epoch, cached)) = idempotent(&batch) {
+            let next_offset =
+                Offset(batch_base.0 + i64::from(batch.header().last_offset_delta.get()) + 1);
+            let max_timestamp = log_append_time.unwrap_or_else(|| batch.max_timestamp());
+            if let Some((producer_id, epoch, mut cached)) = idempotent(&batch) {
+                cached.base_offset = batch_base;
+                cached.last_offset = Offset(next_offset.0 - 1);
                 state.producers.record(producer_id, epoch, cached);
             }
             let active = state.active_mut();
@@ -493,9 +495,13 @@ impl PartitionLog {
                 max_timestamp,
                 config.index_interval_bytes,
             );
-            active
-                .tail
-                .append(&self.shared.alloc, segment_position, batch.as_bytes());
+            let alloc = &self.shared.alloc;
+            active.tail.append(alloc, segment_position, &header);
+            active.tail.append(
+                alloc,
+                segment_position + header.len() as u64,
+                &bytes[header.len()..],
+            );
             active.size += size as u64;
             let end = active.size;
             active.boundaries.push_back((end, next_offset));

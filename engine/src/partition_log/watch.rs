@@ -143,7 +143,7 @@ mod tests {
                     .unwrap(),
             );
             // Nothing to wait for: already beyond.
-            log.append(&mut batch(2)).await.unwrap();
+            log.append(&batch(2)).await.unwrap();
             log.high_watermark_beyond(Offset(1)).await;
 
             // Dropped before data comes: the registration goes with it.
@@ -159,7 +159,7 @@ mod tests {
             let appender = log.clone();
             let task = glommio::spawn_local(async move {
                 glommio::timer::sleep(Duration::from_millis(10)).await;
-                appender.append(&mut batch(3)).await.unwrap();
+                appender.append(&batch(3)).await.unwrap();
             });
             log.high_watermark_beyond(Offset(2)).await;
             assert_eq!(log.high_watermark(), Offset(5));

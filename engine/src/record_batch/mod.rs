@@ -329,12 +329,46 @@ pub struct AppendStamp {
 
 /// Rewrites a batch (already validated with [`RecordBatch::parse`]) in place.
 pub fn stamp(bytes: &mut [u8], stamp: AppendStamp) -> Result<(), BatchError> {
+    let size = batch_size_within(bytes)?;
+    let (head, body) = bytes[..size].split_at_mut(BATCH_HEADER_BYTES);
+    let head: &mut [u8; BATCH_HEADER_BYTES] = head.try_into().expect("split at the header size");
+    stamp_header(head, body, stamp);
+    Ok(())
+}
+
+/// The stamped header of a batch (already validated with
+/// [`RecordBatch::parse`]) that is not itself changed: an append writes this
+/// header and then the batch's unchanged rest, so the batch is copied once.
+pub fn stamped_header(
+    bytes: &[u8],
+    stamp: AppendStamp,
+) -> Result<[u8; BATCH_HEADER_BYTES], BatchError> {
+    let size = batch_size_within(bytes)?;
+    let mut head = [0u8; BATCH_HEADER_BYTES];
+    head.copy_from_slice(&bytes[..BATCH_HEADER_BYTES]);
+    stamp_header(&mut head, &bytes[BATCH_HEADER_BYTES..size], stamp);
+    Ok(head)
+}
+
+/// The batch's size from its length field, checked against what is there.
+fn batch_size_within(bytes: &[u8]) -> Result<usize, BatchError> {
     let available = bytes.len();
-    let (header, _) =
-        RecordBatchHeader::mut_from_prefix(bytes).map_err(|_| BatchError::Truncated {
-            needed: BATCH_HEADER_BYTES,
+    let size = peek_batch_size(bytes).ok_or(BatchError::Truncated {
+        needed: BATCH_HEADER_BYTES,
+        available,
+    })??;
+    if size < BATCH_HEADER_BYTES || size > available {
+        return Err(BatchError::Truncated {
+            needed: size.max(BATCH_HEADER_BYTES),
             available,
-        })?;
+        });
+    }
+    Ok(size)
+}
+
+fn stamp_header(head: &mut [u8; BATCH_HEADER_BYTES], body: &[u8], stamp: AppendStamp) {
+    let (header, _) =
+        RecordBatchHeader::mut_from_prefix(&mut head[..]).expect("a header's worth of bytes");
     header.base_offset.set(stamp.base_offset.0);
     header
         .partition_leader_epoch
@@ -343,16 +377,9 @@ pub fn stamp(bytes: &mut [u8], stamp: AppendStamp) -> Result<(), BatchError> {
         let attributes = header.attributes.get() | ATTRIBUTE_LOG_APPEND_TIME;
         header.attributes.set(attributes);
         header.max_timestamp.set(now.0);
-        let size = peek_batch_size(bytes)
-            .ok_or(BatchError::Truncated {
-                needed: BATCH_LENGTH_OFFSET_BYTES,
-                available,
-            })??
-            .min(available);
-        let crc = crc32c::crc32c(&bytes[CRC_START_BYTES..size]);
-        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&head[CRC_START_BYTES..]), body);
+        head[17..21].copy_from_slice(&crc.to_be_bytes());
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -76,3 +76,34 @@ pub fn values(batch: &[u8]) -> Vec<Vec<u8>> {
         .map(|record| record.expect("record").value.expect("value").to_vec())
         .collect()
 }
+
+/// What the log stores for `bytes` appended with the answer `info`: each
+/// batch with its offsets (and any LogAppendTime) stamped. The appended
+/// buffer itself is left as it was.
+pub fn stamped(bytes: &[u8], info: &engine::AppendInfo) -> Vec<u8> {
+    use engine::record_batch::{peek_batch_size, stamp, AppendStamp};
+    let mut out = bytes.to_vec();
+    let mut base = info.base_offset;
+    let mut position = 0;
+    while position < out.len() {
+        let size = peek_batch_size(&out[position..]).unwrap().unwrap();
+        let batch = &mut out[position..position + size];
+        let records = RecordBatch::parse(batch, Validation::Client)
+            .unwrap()
+            .header()
+            .last_offset_delta
+            .get();
+        stamp(
+            batch,
+            AppendStamp {
+                base_offset: base,
+                partition_leader_epoch: 0,
+                log_append_time: info.log_append_time,
+            },
+        )
+        .unwrap();
+        base = Offset(base.0 + i64::from(records) + 1);
+        position += size;
+    }
+    out
+}

@@ -133,11 +133,10 @@ async fn produce_one(
                     format!("no partition {topic}-{partition}"),
                 );
             };
-            let mut bytes = records.to_vec();
             let appended = if acks == -1 {
-                log.append_durable(&mut bytes).await
+                log.append_durable(&records).await
             } else {
-                log.append(&mut bytes).await
+                log.append(&records).await
             };
             match appended {
                 Ok(info) => PartitionOutcome {

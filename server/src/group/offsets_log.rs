@@ -163,7 +163,7 @@ impl OffsetsLog {
             bytes.extend_from_slice(&batch.build());
         }
         let begin = self.log.log_end_offset();
-        let info = self.log.append_nowait(&mut bytes)?;
+        let info = self.log.append_nowait(&bytes)?;
         assert_eq!(info.base_offset, begin, "appends are contiguous");
         assert_eq!(
             info.records,
