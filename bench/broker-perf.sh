@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# Broker throughput and CPU cost with a neutral load tool: librdkafka's
-# rdkafka_performance, built from the librdkafka source that the rdkafka-sys
-# crate ships (in the cargo registry), against a release `ringlog serve`.
+# Broker throughput, CPU cost and latency with a neutral load tool:
+# librdkafka's rdkafka_performance, built from the librdkafka source that the
+# rdkafka-sys crate ships (in the cargo registry), against a release
+# `ringlog serve`. Each run measures the machine's limits first, in the same run:
 #
-#   produce, acks=1 and acks=all: N records of SIZE bytes, random partitions
-#   consume: the acks=1 topic from the beginning (catch-up), all partitions
-#   broker CPU: utime+stime of the broker process from /proc, per phase
-#   peak RSS: VmHWM
+#   limit-disk        fio sequential O_DIRECT write, 1 MiB, iodepth 8, 2 GiB
+#   limit-loopback    iperf3 -Z (sendfile) over 127.0.0.1, 5 s
+#   produce-acks1     N records of SIZE bytes, acks=1, random partitions
+#   produce-acksall   the same with acks=all
+#   consume-rdkafka   rdkafka_performance consumer, the acks=1 topic from the beginning
+#   consume-raw       bench/examples/catch_up_reader (one Fetch in flight, batch
+#                     headers only): the broker's side without librdkafka's receive path
+#   latency-50MB      acks=1 at a fixed 50 MB/s (-r), per-message produce→delivery latency
+#   stall-base        acks=1 at 10 MB/s to a third topic, latency, nothing else running
+#   stall-catchup     the same while consume-raw reads the acks=1 topic cold (page
+#                     cache dropped): do cold reads raise other partitions' latency?
+#   broker CPU: utime+stime from /proc per phase; peak RSS: VmHWM
 #
-# Usage: bench/broker-perf.sh            (N=2000000 SIZE=1024 PARTITIONS=16 SHARDS=2)
+# Usage: bench/broker-perf.sh            (RUNS=3 N=2000000 SIZE=1024 PARTITIONS=16 SHARDS=2)
 # Env:   PERF_DIR data directory (default /work/ringlog-perf; deleted after)
+# Prints each phase of each run, then the median of every figure over the runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${N:-2000000}; SIZE=${SIZE:-1024}; PARTITIONS=${PARTITIONS:-16}; SHARDS=${SHARDS:-2}
+RUNS=${RUNS:-3}; N=${N:-2000000}; SIZE=${SIZE:-1024}; PARTITIONS=${PARTITIONS:-16}; SHARDS=${SHARDS:-2}
 DATA=${PERF_DIR:-/work/ringlog-perf}; PORT=${PORT:-19192}
 BUILD=target/rdkafka-perf
+HZ=$(getconf CLK_TCK)
 
 perf_tool=$BUILD/examples/rdkafka_performance
 if [ ! -x "$perf_tool" ]; then
@@ -24,32 +35,124 @@ if [ ! -x "$perf_tool" ]; then
     -DRDKAFKA_BUILD_TESTS=OFF -DWITH_SSL=OFF -DWITH_SASL=OFF -DWITH_CURL=OFF >/dev/null
   make -C "$BUILD" -j"$(nproc)" rdkafka_performance >/dev/null
 fi
+for tool in fio iperf3 python3; do
+  command -v $tool >/dev/null || { echo "$tool is missing: apt-get install -y $tool" >&2; exit 1; }
+done
 cargo build --release -q -p ringlog
+cargo build --release -q -p ringlog-bench --example catch_up_reader
+reader=target/release/examples/catch_up_reader
+results=$(mktemp)
+broker=""
+cleanup() {
+  [ -n "$broker" ] && { kill -TERM "$broker" 2>/dev/null; wait "$broker" 2>/dev/null || true; }
+  rm -rf "$DATA" "$DATA.log" "$DATA.fio" "$DATA".*.lat "$results"
+}
+trap cleanup EXIT
 
-rm -rf "$DATA"
-target/release/ringlog serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
-  --override "log.dirs=$DATA" --override "num.partitions=$PARTITIONS" --override "num.shards=$SHARDS" \
-  2>"$DATA.log" &
-broker=$!
-trap 'kill -TERM $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$DATA" "$DATA.log"' EXIT
-sleep 1
+record() { echo "$1 $2 $3" >>"$results"; }   # figure value unit
+
+limits() {
+  local mbps gbps
+  mbps=$(fio --name=limit --filename="$DATA.fio" --direct=1 --ioengine=io_uring --rw=write --bs=1M \
+    --size=2G --iodepth=8 --end_fsync=1 --output-format=json |
+    python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["jobs"][0]["write"]["bw_bytes"] / 1e6))')
+  rm -f "$DATA.fio"
+  iperf3 -s -1 -p $((PORT + 1)) >/dev/null 2>&1 &
+  sleep 0.5
+  gbps=$(iperf3 -c 127.0.0.1 -p $((PORT + 1)) -Z -t 5 -J |
+    python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6))')
+  wait
+  record limit-disk "$mbps" MB/s
+  record limit-loopback "$gbps" MB/s
+  echo "limits: disk $mbps MB/s (fio O_DIRECT 1M write), loopback $gbps MB/s (iperf3 -Z)"
+}
+
+start_broker() {
+  rm -rf "$DATA"
+  target/release/ringlog serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
+    --override "log.dirs=$DATA" --override "num.partitions=$PARTITIONS" --override "num.shards=$SHARDS" \
+    2>"$DATA.log" &
+  broker=$!
+  sleep 1
+}
+
+stop_broker() {
+  grep VmHWM "/proc/$broker/status" | awk '{printf "peak RSS %d MB\n", $2 / 1024}'
+  record rss "$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$broker/status")" MB
+  kill -TERM "$broker"; wait "$broker" || true; broker=""
+}
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$broker/stat"; }
-phase() {
-  local name=$1; shift
-  local c0 t0 c1 t1; c0=$(cpu_ticks); t0=$(date +%s%N)
-  local last; last=$("$perf_tool" "$@" -b "127.0.0.1:$PORT" -q -u 2>&1 | grep -E '^\|' | tail -1)
+
+# throughput <name> <bytes> <command...>: runs the command, reports MB/s and broker core-s/GB
+throughput() {
+  local name=$1 bytes=$2; shift 2
+  local c0 t0 c1 t1 out; c0=$(cpu_ticks); t0=$(date +%s%N)
+  out=$("$@" 2>&1 | grep -E '^\||^catch-up' | tail -1)
   t1=$(date +%s%N); c1=$(cpu_ticks)
-  local bytes=$((N * SIZE))
-  awk -v name="$name" -v bytes="$bytes" -v ns=$((t1 - t0)) -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { s = ns / 1e9; cpu = ticks / hz; printf "%-16s %8.0f MB/s  broker %5.2f core-s  %5.2f core-s/GB\n", name, bytes / s / 1e6, cpu, cpu / (bytes / 1e9) }'
-  echo "    rdkafka_performance: $last"
+  local line; line=$(awk -v bytes="$bytes" -v ns=$((t1 - t0)) -v ticks=$((c1 - c0)) -v hz="$HZ" \
+    'BEGIN { s = ns / 1e9; cpu = ticks / hz; printf "%.0f %.2f %.3f", bytes / s / 1e6, cpu, cpu / (bytes / 1e9) }')
+  read -r mbps cpu per_gb <<<"$line"
+  record "$name" "$mbps" MB/s; record "$name-cpu" "$per_gb" core-s/GB
+  printf '%-16s %6s MB/s  broker %5s core-s  %5s core-s/GB\n    %s\n' "$name" "$mbps" "$cpu" "$per_gb" "$out"
+}
+
+# latency <name> <msgs/s> <count> <topic>: acks=1 at a fixed rate, produce→delivery percentiles
+latency() {
+  local name=$1 rate=$2 count=$3 topic=$4 file="$DATA.$1.lat"
+  "$perf_tool" -P -t "$topic" -s "$SIZE" -c "$count" -r "$rate" -a 1 -l -A "$file" \
+    -X linger.ms=0 -b "127.0.0.1:$PORT" -q -u >/dev/null 2>&1
+  local line; line=$(sort -n "$file" | awk '{v[NR] = $1} END {
+    printf "%.2f %.2f %.2f %.2f", v[int(NR * 0.5)] / 1000, v[int(NR * 0.99)] / 1000, v[int(NR * 0.999)] / 1000, v[NR] / 1000 }')
+  read -r p50 p99 p999 max <<<"$line"
+  record "$name-p50" "$p50" ms; record "$name-p99" "$p99" ms; record "$name-p99.9" "$p999" ms
+  printf '%-16s %d msg/s: p50 %s ms  p99 %s ms  p99.9 %s ms  max %s ms\n' "$name" "$rate" "$p50" "$p99" "$p999" "$max"
+  rm -f "$file"
 }
 
 partitions=""; for p in $(seq 0 $((PARTITIONS - 1))); do partitions="$partitions -p $p"; done
-echo "# $(date -u +%FT%TZ) N=$N SIZE=$SIZE PARTITIONS=$PARTITIONS SHARDS=$SHARDS"
-phase produce-acks1 -P -t perf -s "$SIZE" -c "$N" -a 1 -X linger.ms=5 -X batch.size=1000000 -X queue.buffering.max.kbytes=1000000
-phase produce-acksall -P -t perfall -s "$SIZE" -c "$N" -a -1 -X linger.ms=5 -X batch.size=1000000 -X queue.buffering.max.kbytes=1000000
-# shellcheck disable=SC2086
-phase consume -C -t perf $partitions -o beginning -c "$N" -X fetch.max.bytes=52428800 -X fetch.message.max.bytes=4194304
-grep VmHWM "/proc/$broker/status"
+echo "# $(date -u +%FT%TZ) RUNS=$RUNS N=$N SIZE=$SIZE PARTITIONS=$PARTITIONS SHARDS=$SHARDS $(git rev-parse --short HEAD)"
+bytes=$((N * SIZE))
+for run in $(seq 1 "$RUNS"); do
+  echo "## run $run"
+  limits
+  start_broker
+  throughput produce-acks1 $bytes "$perf_tool" -P -t perf -s "$SIZE" -c "$N" -a 1 -b "127.0.0.1:$PORT" -q -u \
+    -X linger.ms=5 -X batch.size=1000000 -X queue.buffering.max.kbytes=1000000
+  throughput produce-acksall $bytes "$perf_tool" -P -t perfall -s "$SIZE" -c "$N" -a -1 -b "127.0.0.1:$PORT" -q -u \
+    -X linger.ms=5 -X batch.size=1000000 -X queue.buffering.max.kbytes=1000000
+  # shellcheck disable=SC2086
+  throughput consume-rdkafka $bytes "$perf_tool" -C -t perf $partitions -o beginning -c "$N" -b "127.0.0.1:$PORT" \
+    -q -u -X fetch.max.bytes=52428800 -X fetch.message.max.bytes=4194304
+  throughput consume-raw $bytes "$reader" "127.0.0.1:$PORT" perf "$PARTITIONS"
+  latency latency-50MB $((50000000 / SIZE)) $((500000000 / SIZE)) lat
+  latency stall-base $((10000000 / SIZE)) $((100000000 / SIZE)) hot
+  sync; echo 1 >/proc/sys/vm/drop_caches
+  "$reader" "127.0.0.1:$PORT" perf "$PARTITIONS" >"$DATA.reader.out" &
+  reading=$!
+  latency stall-catchup $((10000000 / SIZE)) $((100000000 / SIZE)) hot
+  if kill -0 "$reading" 2>/dev/null; then echo "    (the cold read outlasted the produce phase)"; else
+    echo "    (the cold read ended before the produce phase did: not all of it overlapped)"; fi
+  wait "$reading"; echo "    cold $(cat "$DATA.reader.out")"; rm -f "$DATA.reader.out"
+  stop_broker
+done
+
+echo "## median of $RUNS runs"
+python3 - "$results" <<'EOF'
+import sys, statistics
+order, values = [], {}
+for line in open(sys.argv[1]):
+    name, value, unit = line.split()
+    if name not in values:
+        order.append(name)
+        values[name] = (unit, [])
+    values[name][1].append(float(value))
+for name in order:
+    unit, xs = values[name]
+    print(f"  {name:22} {statistics.median(xs):10.3f} {unit:10} (runs: {' '.join(f'{x:g}' for x in xs)})")
+disk = statistics.median(values["limit-disk"][1]); loop = statistics.median(values["limit-loopback"][1])
+for name, limit, label in (("produce-acks1", disk, "disk"), ("produce-acksall", disk, "disk"),
+                           ("consume-rdkafka", loop, "loopback"), ("consume-raw", loop, "loopback")):
+    ratios = [x / l for x, l in zip(values[name][1], values["limit-disk" if label == "disk" else "limit-loopback"][1])]
+    print(f"  {name:22} {statistics.median(ratios):10.2f} of {label} (per-run ratios: {' '.join(f'{r:.2f}' for r in ratios)})")
+EOF

@@ -30,7 +30,7 @@ pub use config::LogConfig;
 pub use error::{BatchError, Error, IoError, Result};
 pub use offset::{FilePosition, Offset, TimestampMs};
 pub use partition_log::RetentionOutcome;
-pub use partition_log::{AppendInfo, PartitionLog, ReadChunk, ReadResult, SegmentFile};
+pub use partition_log::{AppendInfo, Durability, PartitionLog, ReadChunk, ReadResult, SegmentFile};
 pub use producer_state::ProducerError;
 pub use record_batch::TimestampType;
 

@@ -3,16 +3,21 @@
 //! with sendfile on glommio's blocking pool, so a cold read from disk stalls
 //! a helper thread, not the shard (KAFKA-7504).
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use bytes::{Bytes, BytesMut};
+use futures_lite::{AsyncRead, AsyncWriteExt};
+use futures_util::future::{select, Either};
 use glommio::net::TcpStream;
 
 use crate::api;
+use crate::limits::{IN_FLIGHT_MAX, READ_CHUNK_BYTES};
 use crate::shard::Shard;
 
 /// A piece of a response.
@@ -36,6 +41,10 @@ pub enum Reply {
     Parts(Vec<Part>),
     /// Malformed or unsupported: close the connection, as Kafka does.
     Close(String),
+    /// The request took its place in order (a produce appended in memory);
+    /// its answer comes when this completes. Later requests may be read and
+    /// started meanwhile; answers still go out in request order.
+    Later(Pin<Box<dyn Future<Output = Reply>>>),
 }
 
 /// Counts open connections on the shard for graceful shutdown.
@@ -57,38 +66,176 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, stop: Arc<AtomicBool
         .peer_addr()
         .map(|address| address.to_string())
         .unwrap_or_default();
-    let request_max = shard.config.socket_request_max_bytes();
-    loop {
+    let mut frames = FrameReader::new(shard.config.socket_request_max_bytes());
+    // Answers still to come, oldest first (only `Reply::Later` ones). Each
+    // runs as its own task: a produce may be carrying a write round that an
+    // earlier one waits for, so all must make progress, not just the oldest.
+    let mut in_flight: InFlight = VecDeque::new();
+    let ended = loop {
         if stop.load(Ordering::SeqCst) {
-            return;
+            break finish(&mut stream, &mut in_flight).await;
         }
-        let mut size = [0u8; 4];
-        if let Err(error) = stream.read_exact(&mut size).await {
-            tracing::debug!(%peer, "connection ends: {error}");
-            return;
+        if in_flight.len() >= IN_FLIGHT_MAX {
+            match answer_oldest(&mut stream, &mut in_flight).await {
+                Ok(()) => continue,
+                Err(ended) => break Err(ended),
+            }
         }
-        let size = i32::from_be_bytes(size);
-        if size < 8 || size as usize > request_max {
-            tracing::info!(%peer, size, "closing connection: request size out of bounds");
-            return;
-        }
-        let mut frame = vec![0u8; size as usize];
-        if stream.read_exact(&mut frame).await.is_err() {
-            return;
-        }
-        let reply = api::handle(&shard, Bytes::from(frame)).await;
-        let written = match reply {
-            Reply::Nothing => Ok(()),
-            Reply::Frame(bytes) => stream.write_all(&bytes).await,
-            Reply::Parts(parts) => write_parts(&mut stream, parts).await,
-            Reply::Close(reason) => {
-                tracing::info!(%peer, "closing connection: {reason}");
-                return;
+        let next = match in_flight.front_mut() {
+            None => frames.next(&mut stream).await,
+            Some(oldest) => {
+                let waited = {
+                    let reading = std::pin::pin!(frames.next(&mut stream));
+                    match select(reading, oldest).await {
+                        Either::Left((next, _)) => Ok(next),
+                        Either::Right((reply, _)) => Err(reply.unwrap_or_else(lost)),
+                    }
+                };
+                match waited {
+                    Ok(next) => next,
+                    Err(reply) => {
+                        in_flight.pop_front();
+                        match write_reply(&mut stream, reply).await {
+                            Ok(()) => continue,
+                            Err(ended) => break Err(ended),
+                        }
+                    }
+                }
             }
         };
-        if let Err(error) = written {
-            tracing::debug!(%peer, "connection ends while writing: {error}");
-            return;
+        let frame = match next {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break Err(Ended::Quietly("closed by the client".into())),
+            Err(ended) => break Err(ended),
+        };
+        match api::handle(&shard, frame).await {
+            Reply::Later(answer) => in_flight.push_back(glommio::spawn_local(answer).detach()),
+            reply => {
+                if let Err(ended) = finish(&mut stream, &mut in_flight).await {
+                    break Err(ended);
+                }
+                if let Err(ended) = write_reply(&mut stream, reply).await {
+                    break Err(ended);
+                }
+            }
+        }
+    };
+    match ended {
+        Ok(()) => {}
+        Err(Ended::Quietly(reason)) => tracing::debug!(%peer, "connection ends: {reason}"),
+        Err(Ended::Closed(reason)) => tracing::info!(%peer, "closing connection: {reason}"),
+    }
+}
+
+/// Requests answered later, each running as its own task, oldest first.
+type InFlight = VecDeque<glommio::task::JoinHandle<Reply>>;
+
+/// The answer of a request whose task was cancelled (the shard stopping).
+fn lost() -> Reply {
+    Reply::Close("the request's task was cancelled".into())
+}
+
+/// Why a connection ends.
+enum Ended {
+    /// The peer went away or a write failed.
+    Quietly(String),
+    /// The broker closes it: bad input.
+    Closed(String),
+}
+
+/// Writes every answer still to come, in order.
+async fn finish(stream: &mut TcpStream, in_flight: &mut InFlight) -> Result<(), Ended> {
+    while !in_flight.is_empty() {
+        answer_oldest(stream, in_flight).await?;
+    }
+    Ok(())
+}
+
+async fn answer_oldest(stream: &mut TcpStream, in_flight: &mut InFlight) -> Result<(), Ended> {
+    if let Some(oldest) = in_flight.pop_front() {
+        let reply = oldest.await.unwrap_or_else(lost);
+        write_reply(stream, reply).await?;
+    }
+    Ok(())
+}
+
+async fn write_reply(stream: &mut TcpStream, reply: Reply) -> Result<(), Ended> {
+    let written = match reply {
+        Reply::Nothing => Ok(()),
+        Reply::Frame(bytes) => stream.write_all(&bytes).await,
+        Reply::Parts(parts) => write_parts(stream, parts).await,
+        Reply::Close(reason) => return Err(Ended::Closed(reason)),
+        Reply::Later(answer) => return Box::pin(write_reply(stream, answer.await)).await,
+    };
+    written.map_err(|error| Ended::Quietly(format!("while writing: {error}")))
+}
+
+/// Reads size-prefixed frames. Cancel-safe: bytes read stay in the
+/// buffer when a `next` is dropped, so the connection can wait for the next
+/// request and for an earlier answer at once.
+struct FrameReader {
+    buffer: BytesMut,
+    request_max: usize,
+}
+
+impl FrameReader {
+    fn new(request_max: usize) -> FrameReader {
+        FrameReader {
+            buffer: BytesMut::new(),
+            request_max,
+        }
+    }
+
+    /// The next frame without its size prefix; `None` at a clean end.
+    async fn next(&mut self, stream: &mut TcpStream) -> Result<Option<Bytes>, Ended> {
+        loop {
+            let wanted = if self.buffer.len() >= 4 {
+                let size = i32::from_be_bytes([
+                    self.buffer[0],
+                    self.buffer[1],
+                    self.buffer[2],
+                    self.buffer[3],
+                ]);
+                if size < 8 || size as usize > self.request_max {
+                    return Err(Ended::Closed(format!("request size {size} out of bounds")));
+                }
+                let total = 4 + size as usize;
+                if self.buffer.len() >= total {
+                    let mut frame = self.buffer.split_to(total);
+                    let _ = frame.split_to(4);
+                    return Ok(Some(frame.freeze()));
+                }
+                total
+            } else {
+                4
+            };
+            let filled = self.buffer.len();
+            let room = (wanted - filled).max(READ_CHUNK_BYTES);
+            // The buffer grows and shrinks back within one poll, so a
+            // dropped `next` leaves only bytes really read.
+            let buffer = &mut self.buffer;
+            let read = std::future::poll_fn(|context| {
+                buffer.resize(filled + room, 0);
+                let polled = Pin::new(&mut *stream).poll_read(context, &mut buffer[filled..]);
+                let count = match &polled {
+                    std::task::Poll::Ready(Ok(count)) => *count,
+                    _ => 0,
+                };
+                buffer.truncate(filled + count);
+                polled
+            })
+            .await;
+            match read {
+                Ok(0) => {
+                    return if filled == 0 {
+                        Ok(None)
+                    } else {
+                        Err(Ended::Quietly("closed inside a frame".into()))
+                    };
+                }
+                Ok(_) => {}
+                Err(error) => return Err(Ended::Quietly(error.to_string())),
+            }
         }
     }
 }

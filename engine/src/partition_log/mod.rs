@@ -64,6 +64,15 @@ pub struct AppendInfo {
     pub records: u64,
 }
 
+/// What an append waits for before it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// In the segment file: survives a crash of the process (acks=1).
+    Written,
+    /// Also fdatasync'ed: survives a power loss (acks=all).
+    Flushed,
+}
+
 impl AppendInfo {
     pub fn next_offset(&self) -> Offset {
         self.last_offset.next()
@@ -391,10 +400,31 @@ impl PartitionLog {
     /// Appends and returns once the batches are written to the segment file
     /// (they survive a crash of the process, not yet a power loss).
     pub async fn append(&self, records: &[u8]) -> Result<AppendInfo> {
+        let info = self.append_queued(records).await?;
+        self.append_done(info, Durability::Written).await
+    }
+
+    /// The first half of an append: waits while the writer is too far
+    /// behind, then appends in memory (offsets assigned, readers not yet
+    /// able to see it). Appends that pass this point in some order keep that
+    /// order in the log; finish each with [`PartitionLog::append_done`].
+    pub async fn append_queued(&self, records: &[u8]) -> Result<AppendInfo> {
         self.wait_for_room().await?;
-        let info = self.append_nowait(records)?;
+        self.append_nowait(records)
+    }
+
+    /// The second half of an append: returns `info` once its batches are
+    /// written (or also fdatasync'ed, for [`Durability::Flushed`]).
+    pub async fn append_done(
+        &self,
+        info: AppendInfo,
+        durability: Durability,
+    ) -> Result<AppendInfo> {
         self.write_from_here().await;
-        self.wait_written(info.next_offset()).await?;
+        match durability {
+            Durability::Written => self.wait_written(info.next_offset()).await?,
+            Durability::Flushed => self.wait_flushed(info.next_offset()).await?,
+        }
         Ok(info)
     }
 
@@ -414,11 +444,8 @@ impl PartitionLog {
     /// Appends and returns only after an fdatasync covers the batches.
     /// Concurrent durable appends share one fdatasync (group commit).
     pub async fn append_durable(&self, records: &[u8]) -> Result<AppendInfo> {
-        self.wait_for_room().await?;
-        let info = self.append_nowait(records)?;
-        self.write_from_here().await;
-        self.wait_flushed(info.next_offset()).await?;
-        Ok(info)
+        let info = self.append_queued(records).await?;
+        self.append_done(info, Durability::Flushed).await
     }
 
     /// The synchronous part of an append: validates every batch in

@@ -1,10 +1,16 @@
 //! Produce: each partition's records go to the shard that owns it, all
 //! partitions at once; acks=0 gets no answer, acks=1 an answer once the
 //! batches are in the segment file, acks=-1 once they are fdatasync'ed.
+//! Once every partition has appended in memory the request is answered
+//! later (`Reply::Later`): the connection reads on meanwhile, and its
+//! answers still go out in request order.
 
 use std::rc::Rc;
 
 use bytes::Bytes;
+use engine::Durability;
+use futures_channel::oneshot;
+use futures_util::future::{join_all, select, Either};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -44,27 +50,47 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: ProduceReque
                 ResponseError::TransactionalIdAuthorizationFailed,
                 "transactions are not supported yet",
             )
-        })
-        .await;
+        });
     }
-    let mut pending = Vec::new();
+    // Each partition's job says when its batches are appended in memory
+    // (offsets assigned): from then on, later requests on this connection
+    // append after them, so the connection may read the next request while
+    // these wait for the disk.
+    let mut accepted = Vec::new();
+    let mut outcomes = Vec::new();
     for topic in &request.topic_data {
         for partition in &topic.partition_data {
-            let name = topic.name.to_string();
-            let index = partition.index;
-            let records = partition.records.clone();
-            pending.push(produce_one(shard, name, index, records, acks));
+            let (sender, receiver) = oneshot::channel();
+            accepted.push(receiver);
+            outcomes.push(produce_one(
+                shard.clone(),
+                topic.name.to_string(),
+                partition.index,
+                partition.records.clone(),
+                acks,
+                sender,
+            ));
         }
     }
-    let outcomes = futures_util::future::join_all(pending).await;
+    let mut finished = Box::pin(join_all(outcomes));
+    let outcomes = match select(join_all(accepted), finished.as_mut()).await {
+        Either::Left(_) => {
+            return Reply::Later(Box::pin(async move {
+                let mut outcomes = finished.await.into_iter();
+                answer(preamble, &request, acks, |_, _| {
+                    outcomes.next().expect("one outcome per partition")
+                })
+            }))
+        }
+        Either::Right((outcomes, _)) => outcomes,
+    };
     let mut outcomes = outcomes.into_iter();
     answer(preamble, &request, acks, |_, _| {
         outcomes.next().expect("one outcome per partition")
     })
-    .await
 }
 
-async fn answer(
+fn answer(
     preamble: Preamble,
     request: &ProduceRequest,
     acks: i16,
@@ -108,12 +134,15 @@ async fn answer(
     )
 }
 
+/// Appends one partition's records on its owning shard; `accepted` is
+/// dropped or sent once they are appended in memory or refused.
 async fn produce_one(
-    shard: &Rc<Shard>,
+    shard: Rc<Shard>,
     topic: String,
     partition: i32,
     records: Option<Bytes>,
     acks: i16,
+    accepted: oneshot::Sender<()>,
 ) -> PartitionOutcome {
     if !matches!(acks, -1..=1) {
         return PartitionOutcome::failed(
@@ -124,6 +153,11 @@ async fn produce_one(
     let Some(records) = records else {
         return PartitionOutcome::failed(ResponseError::CorruptMessage, "no records");
     };
+    let durability = if acks == -1 {
+        Durability::Flushed
+    } else {
+        Durability::Written
+    };
     let owner = shard.owner_of(&topic, partition);
     let answer = shard
         .call(owner, move |owner| async move {
@@ -133,10 +167,11 @@ async fn produce_one(
                     format!("no partition {topic}-{partition}"),
                 );
             };
-            let appended = if acks == -1 {
-                log.append_durable(&records).await
-            } else {
-                log.append(&records).await
+            let queued = log.append_queued(&records).await;
+            let _ = accepted.send(());
+            let appended = match queued {
+                Ok(info) => log.append_done(info, durability).await,
+                Err(error) => Err(error),
             };
             match appended {
                 Ok(info) => PartitionOutcome {
