@@ -37,6 +37,9 @@ pub const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
 /// One in-memory write chunk; a full chunk is written without a copy.
 pub const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
 
+/// Recycled tail chunks a shard keeps for reuse (at most 32 MiB per shard).
+pub const CHUNK_POOL_MAX: usize = 32;
+
 /// Segment files grow by fallocate in steps that double from the minimum
 /// to the maximum: an idle partition reserves little, a busy one rarely
 /// stops its writes (ext4's fallocate waits for direct writes in flight).
