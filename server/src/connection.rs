@@ -175,6 +175,9 @@ async fn write_reply(stream: &mut TcpStream, reply: Reply) -> Result<(), Ended> 
 /// request and for an earlier answer at once.
 struct FrameReader {
     buffer: BytesMut,
+    /// `buffer[..initialized]` has been written (zeroed or read into), so
+    /// it may be lent to the socket again without zeroing it again.
+    initialized: usize,
     request_max: usize,
 }
 
@@ -182,7 +185,21 @@ impl FrameReader {
     fn new(request_max: usize) -> FrameReader {
         FrameReader {
             buffer: BytesMut::new(),
+            initialized: 0,
             request_max,
+        }
+    }
+
+    /// Lengthens the buffer to `len`, zeroing only bytes never written.
+    fn grow_to(&mut self, len: usize) {
+        if len <= self.initialized && len <= self.buffer.capacity() {
+            // SAFETY: every byte below `initialized` was written by an
+            // earlier `resize` or read, and no reallocation happened since
+            // (that resets `initialized`).
+            unsafe { self.buffer.set_len(len) };
+        } else {
+            self.buffer.resize(len, 0);
+            self.initialized = len;
         }
     }
 
@@ -201,6 +218,7 @@ impl FrameReader {
                 }
                 let total = 4 + size as usize;
                 if self.buffer.len() >= total {
+                    self.initialized -= total;
                     let mut frame = self.buffer.split_to(total);
                     let _ = frame.split_to(4);
                     return Ok(Some(frame.freeze()));
@@ -213,15 +231,15 @@ impl FrameReader {
             let room = (wanted - filled).max(READ_CHUNK_BYTES);
             // The buffer grows and shrinks back within one poll, so a
             // dropped `next` leaves only bytes really read.
-            let buffer = &mut self.buffer;
             let read = std::future::poll_fn(|context| {
-                buffer.resize(filled + room, 0);
-                let polled = Pin::new(&mut *stream).poll_read(context, &mut buffer[filled..]);
+                self.grow_to(filled + room);
+                let polled =
+                    Pin::new(&mut *stream).poll_read(context, &mut self.buffer[filled..]);
                 let count = match &polled {
                     std::task::Poll::Ready(Ok(count)) => *count,
                     _ => 0,
                 };
-                buffer.truncate(filled + count);
+                self.buffer.truncate(filled + count);
                 polled
             })
             .await;
