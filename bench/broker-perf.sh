@@ -11,11 +11,15 @@
 #   consume-rdkafka   rdkafka_performance consumer, the acks=1 topic from the beginning
 #   consume-raw       bench/examples/catch_up_reader (one Fetch in flight, batch
 #                     headers only): the broker's side without librdkafka's receive path
-#   latency-50MB      acks=1 at a fixed 50 MB/s (-r), per-message produce→delivery latency
+#   latency-50MB      acks=1 at a fixed 50 MB/s (-r), per-message produce→delivery latency,
+#                     linger.ms=1 (with 0, librdkafka sends a request per message or two
+#                     and the client, which also busy-polls for -r, becomes the limit)
 #   stall-base        acks=1 at 10 MB/s to a third topic, latency, nothing else running
-#   stall-catchup     the same while consume-raw reads the acks=1 topic cold (page
-#                     cache dropped): do cold reads raise other partitions' latency?
-#   broker CPU: utime+stime from /proc per phase; peak RSS: VmHWM
+#   stall-catchup     the same while consume-raw reads the acks=1 topic cold, again and
+#                     again (page cache dropped before each pass) until the phase ends:
+#                     do cold reads raise the latency of other partitions on the shards?
+#   broker CPU: utime+stime from /proc per phase; peak RSS: VmHWM; for the stall
+#   phases (a restarted broker each) also how late each shard's 10 ms probe timer fired
 #
 # Usage: bench/broker-perf.sh            (RUNS=3 N=2000000 SIZE=1024 PARTITIONS=16 SHARDS=2)
 # Env:   PERF_DIR data directory (default /work/ringlog-perf; deleted after)
@@ -67,8 +71,9 @@ limits() {
   echo "limits: disk $mbps MB/s (fio O_DIRECT 1M write), loopback $gbps MB/s (iperf3 -Z)"
 }
 
+# start_broker [keep]: a fresh data directory unless "keep"
 start_broker() {
-  rm -rf "$DATA"
+  [ "${1:-}" = keep ] || rm -rf "$DATA"
   target/release/ringlog serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
     --override "log.dirs=$DATA" --override "num.partitions=$PARTITIONS" --override "num.shards=$SHARDS" \
     2>"$DATA.log" &
@@ -76,10 +81,22 @@ start_broker() {
   sleep 1
 }
 
+# stop_broker [name]: with a name, records peak RSS and how late the shards'
+# 10 ms probe timers fired (the broker logs it at shutdown) under that name
 stop_broker() {
-  grep VmHWM "/proc/$broker/status" | awk '{printf "peak RSS %d MB\n", $2 / 1024}'
-  record rss "$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$broker/status")" MB
+  local name=${1:-}
+  if [ -n "$name" ]; then
+    record "$name-rss" "$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$broker/status")" MB
+  fi
   kill -TERM "$broker"; wait "$broker" || true; broker=""
+  [ -n "$name" ] || return 0
+  local line; line=$(grep "shard timer lateness" "$DATA.log" | sed 's/\x1b\[[0-9;]*m//g' | awk '
+    { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "max_us" && kv[2] > max) max = kv[2];
+        if (kv[1] == "late_5ms") late += kv[2]; if (kv[1] == "samples") n += kv[2] } }
+    END { printf "%.2f %d %d", max / 1000, late, n }')
+  read -r max late samples <<<"$line"
+  record "$name-timer-max" "$max" ms
+  printf '%-16s shard timers: %s of %s fired >= 5 ms late, latest %s ms\n' "$name" "$late" "$samples" "$max"
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$broker/stat"; }
@@ -101,7 +118,7 @@ throughput() {
 latency() {
   local name=$1 rate=$2 count=$3 topic=$4 file="$DATA.$1.lat"
   "$perf_tool" -P -t "$topic" -s "$SIZE" -c "$count" -r "$rate" -a 1 -l -A "$file" \
-    -X linger.ms=0 -b "127.0.0.1:$PORT" -q -u >/dev/null 2>&1
+    -X linger.ms=1 -b "127.0.0.1:$PORT" -q -u >/dev/null 2>&1
   local line; line=$(sort -n "$file" | awk '{v[NR] = $1} END {
     printf "%.2f %.2f %.2f %.2f", v[int(NR * 0.5)] / 1000, v[int(NR * 0.99)] / 1000, v[int(NR * 0.999)] / 1000, v[NR] / 1000 }')
   read -r p50 p99 p999 max <<<"$line"
@@ -126,15 +143,26 @@ for run in $(seq 1 "$RUNS"); do
     -q -u -X fetch.max.bytes=52428800 -X fetch.message.max.bytes=4194304
   throughput consume-raw $bytes "$reader" "127.0.0.1:$PORT" perf "$PARTITIONS"
   latency latency-50MB $((50000000 / SIZE)) $((500000000 / SIZE)) lat
+  stop_broker throughput
+  # Stall: the same data, a restarted broker each time (tail caches empty).
+  start_broker keep
   latency stall-base $((10000000 / SIZE)) $((100000000 / SIZE)) hot
-  sync; echo 1 >/proc/sys/vm/drop_caches
-  "$reader" "127.0.0.1:$PORT" perf "$PARTITIONS" >"$DATA.reader.out" &
-  reading=$!
-  latency stall-catchup $((10000000 / SIZE)) $((100000000 / SIZE)) hot
-  if kill -0 "$reading" 2>/dev/null; then echo "    (the cold read outlasted the produce phase)"; else
-    echo "    (the cold read ended before the produce phase did: not all of it overlapped)"; fi
-  wait "$reading"; echo "    cold $(cat "$DATA.reader.out")"; rm -f "$DATA.reader.out"
-  stop_broker
+  stop_broker stall-base
+  start_broker keep
+  # Cold catch-up reads over the whole phase: drop the page cache, read the
+  # acks=1 topic from the beginning, again until the latency phase ends.
+  latency stall-catchup $((10000000 / SIZE)) $((100000000 / SIZE)) hot &
+  measuring=$!
+  passes=0
+  while kill -0 "$measuring" 2>/dev/null; do
+    sync; echo 1 >/proc/sys/vm/drop_caches
+    "$reader" "127.0.0.1:$PORT" perf "$PARTITIONS" >>"$DATA.reader.out"
+    passes=$((passes + 1))
+  done
+  wait "$measuring"
+  echo "    $passes cold catch-up passes meanwhile; the last: $(tail -1 "$DATA.reader.out")"
+  rm -f "$DATA.reader.out"
+  stop_broker stall-catchup
 done
 
 echo "## median of $RUNS runs"

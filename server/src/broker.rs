@@ -24,6 +24,8 @@ use crate::topics::TopicTable;
 const TICK: Duration = Duration::from_millis(100);
 const RETENTION_CHECK: Duration = Duration::from_secs(30);
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
+/// How often a shard checks how late its timers fire (see metrics.rs).
+const STALL_PROBE_PERIOD: Duration = Duration::from_millis(10);
 /// Blocking-pool threads per shard (sendfile, file metadata operations).
 const SENDFILE_THREADS: usize = 4;
 
@@ -178,6 +180,11 @@ async fn shard_main(started: Started) -> Result<(), String> {
         }
     };
     spawn_retention(shard.clone(), stop.clone());
+    let probed = shard.clone();
+    glommio::spawn_local(async move {
+        crate::metrics::probe_timer_lateness(STALL_PROBE_PERIOD, || !probed.stopping.get()).await
+    })
+    .detach();
     // Accepting runs in its own task and is never cancelled: dropping an
     // accept in flight (say, racing it with a timer) can lose a connection
     // the kernel already completed, which the client sees as a reset.
@@ -196,13 +203,7 @@ async fn shard_main(started: Started) -> Result<(), String> {
     glommio::timer::sleep(Duration::from_millis(200)).await;
     shard.close_partitions().await;
     crate::group::stop(&shard).await;
-    let (sendfile_bytes, memory_record_bytes) = crate::metrics::fetch_bytes();
-    tracing::info!(
-        shard = id,
-        sendfile_bytes,
-        memory_record_bytes,
-        "fetch record bytes"
-    );
+    crate::metrics::log_shard_counters(id);
     Ok(())
 }
 

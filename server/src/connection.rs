@@ -17,7 +17,7 @@ use futures_util::future::{select, Either};
 use glommio::net::TcpStream;
 
 use crate::api;
-use crate::limits::{IN_FLIGHT_MAX, READ_CHUNK_BYTES};
+use crate::limits::{IN_FLIGHT_MAX, READ_CHUNK_BYTES, SENDFILE_NICE};
 use crate::shard::Shard;
 
 /// A piece of a response.
@@ -233,8 +233,7 @@ impl FrameReader {
             // dropped `next` leaves only bytes really read.
             let read = std::future::poll_fn(|context| {
                 self.grow_to(filled + room);
-                let polled =
-                    Pin::new(&mut *stream).poll_read(context, &mut self.buffer[filled..]);
+                let polled = Pin::new(&mut *stream).poll_read(context, &mut self.buffer[filled..]);
                 let count = match &polled {
                     std::task::Poll::Ready(Ok(count)) => *count,
                     _ => 0,
@@ -266,13 +265,45 @@ async fn write_parts(stream: &mut TcpStream, parts: Vec<Part>) -> std::io::Resul
                 stream.flush().await?;
                 let socket = stream.as_raw_fd();
                 glommio::executor()
-                    .spawn_blocking(move || send_file(socket, &fd, position, len))
+                    .spawn_blocking(move || {
+                        lower_priority_once();
+                        send_file(socket, &fd, position, len)
+                    })
                     .await?;
                 crate::metrics::add_sendfile_bytes(len);
             }
         }
     }
     stream.flush().await
+}
+
+thread_local! {
+    static PRIORITY_LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Blocking-pool threads that send files run at a lower CPU priority than
+/// the shards (nice `SENDFILE_NICE`): when the cores are busy, a catch-up
+/// reader gets the CPU the shards leave, instead of delaying their answers
+/// to producers. Once per thread; a failure only costs that protection.
+fn lower_priority_once() {
+    if PRIORITY_LOWERED.with(|lowered| lowered.replace(true)) {
+        return;
+    }
+    let thread = nix::unistd::gettid().as_raw();
+    // SAFETY: setpriority has no memory effects; it changes this thread's nice value.
+    let result = unsafe {
+        nix::libc::setpriority(
+            nix::libc::PRIO_PROCESS,
+            thread as nix::libc::id_t,
+            SENDFILE_NICE,
+        )
+    };
+    if result != 0 {
+        tracing::debug!(
+            "could not lower a sendfile thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 /// sendfile until `len` bytes went out. Runs on the blocking pool; waits

@@ -10,3 +10,6 @@ pub const IN_FLIGHT_MAX: usize = 64;
 
 /// Bytes a connection asks the socket for at a time (more for a large frame).
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The nice value of threads that send segment files (shards run at 0).
+pub const SENDFILE_NICE: i32 = 10;
