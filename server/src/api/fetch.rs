@@ -1,8 +1,14 @@
 //! Fetch: long-polls until `min_bytes` are ready or `max_wait_ms` passes,
 //! then answers with a response written by hand around the record data, so
 //! file ranges go to the socket with sendfile and are never copied through
-//! user space. Fetch sessions are answered sessionless (session id 0), which
-//! Kafka's protocol allows: clients then send full fetches.
+//! user space.
+//!
+//! Fetch sessions (KIP-227) are answered sessionless: a full fetch (session
+//! epoch 0 or -1) gets session id 0, which tells the client that no session
+//! was created, so it keeps sending full fetches (Kafka does the same when
+//! its session cache is full). An incremental fetch (any other epoch) names
+//! a session this broker never handed out: FETCH_SESSION_ID_NOT_FOUND, after
+//! which clients start over with a full fetch.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
@@ -61,7 +67,19 @@ struct Wanted {
     max_bytes: u64,
 }
 
+/// Session epochs that ask for a full fetch: 0 (open a session) and -1
+/// (no session; also what versions before 7 mean).
+const FULL_FETCH_EPOCHS: [i32; 2] = [0, -1];
+
 pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest) -> Reply {
+    if !FULL_FETCH_EPOCHS.contains(&request.session_epoch) {
+        return encode(
+            preamble,
+            ResponseError::FetchSessionIdNotFound.code(),
+            &[],
+            Vec::new(),
+        );
+    }
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let max_bytes = if request.max_bytes <= 0 {
         i32::MAX as u64
@@ -101,7 +119,7 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
             .iter()
             .any(|data| data.error_code != error_code::NONE);
         if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
-            return encode(preamble, &topic_sizes, gathered);
+            return encode(preamble, error_code::NONE, &topic_sizes, gathered);
         }
         for (&owner, indices) in &by_owner {
             if waiting_on[owner] {
@@ -331,10 +349,12 @@ fn to_parts(result: engine::ReadResult) -> PartitionData {
 }
 
 /// Writes the response by hand (versions 4 to 12; 12 is flexible):
-/// `topics` gives each topic's name and partition count, `partitions` the
-/// partitions' data in request order.
+/// `error_code` is the top-level one (sent from version 7), `topics` gives
+/// each topic's name and partition count, `partitions` the partitions' data
+/// in request order.
 fn encode(
     preamble: Preamble,
+    error_code: i16,
     topics: &[(Rc<str>, usize)],
     partitions: Vec<PartitionData>,
 ) -> Reply {
@@ -348,7 +368,7 @@ fn encode(
     }
     head.put_i32(0); // throttle_time_ms
     if version >= 7 {
-        head.put_i16(error_code::NONE);
+        head.put_i16(error_code);
         head.put_i32(0); // session_id: sessionless
     }
     let mut partitions = partitions.into_iter();
@@ -464,7 +484,7 @@ mod tests {
                 api_version: version,
                 correlation_id: 77,
             };
-            let Reply::Parts(parts) = encode(preamble, &topics, partitions) else {
+            let Reply::Parts(parts) = encode(preamble, 0, &topics, partitions) else {
                 panic!("parts expected")
             };
             let mut frame = Vec::new();
