@@ -266,8 +266,7 @@ async fn write_parts(stream: &mut TcpStream, parts: Vec<Part>) -> std::io::Resul
                 let socket = stream.as_raw_fd();
                 glommio::executor()
                     .spawn_blocking(move || {
-                        lower_priority_once();
-                        send_file(socket, &fd, position, len)
+                        at_low_priority(|| send_file(socket, &fd, position, len))
                     })
                     .await?;
                 crate::metrics::add_sendfile_bytes(len);
@@ -277,30 +276,25 @@ async fn write_parts(stream: &mut TcpStream, parts: Vec<Part>) -> std::io::Resul
     stream.flush().await
 }
 
-thread_local! {
-    static PRIORITY_LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// Runs `send` at a lower CPU priority than the shards (nice
+/// `SENDFILE_NICE`) and restores the thread's priority after: when the cores
+/// are busy, a catch-up reader gets the CPU the shards leave instead of
+/// delaying their answers to producers, while the other work of the
+/// blocking pool (file creation, directory syncs) keeps normal priority.
+fn at_low_priority<R>(send: impl FnOnce() -> R) -> R {
+    let thread = nix::unistd::gettid().as_raw() as nix::libc::id_t;
+    set_nice(thread, SENDFILE_NICE);
+    let result = send();
+    set_nice(thread, 0);
+    result
 }
 
-/// Blocking-pool threads that send files run at a lower CPU priority than
-/// the shards (nice `SENDFILE_NICE`): when the cores are busy, a catch-up
-/// reader gets the CPU the shards leave, instead of delaying their answers
-/// to producers. Once per thread; a failure only costs that protection.
-fn lower_priority_once() {
-    if PRIORITY_LOWERED.with(|lowered| lowered.replace(true)) {
-        return;
-    }
-    let thread = nix::unistd::gettid().as_raw();
-    // SAFETY: setpriority has no memory effects; it changes this thread's nice value.
-    let result = unsafe {
-        nix::libc::setpriority(
-            nix::libc::PRIO_PROCESS,
-            thread as nix::libc::id_t,
-            SENDFILE_NICE,
-        )
-    };
+fn set_nice(thread: nix::libc::id_t, nice: i32) {
+    // SAFETY: setpriority has no memory effects; it sets a thread's nice value.
+    let result = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, thread, nice) };
     if result != 0 {
         tracing::debug!(
-            "could not lower a sendfile thread's priority: {}",
+            "could not set a sendfile thread's nice value to {nice}: {}",
             std::io::Error::last_os_error()
         );
     }
