@@ -410,12 +410,27 @@ pub async fn create_dir_all(dir: &Path) -> IoResult<()> {
         .map_err(|error| IoError::new("creating directory", dir, &error))
 }
 
-/// Opens a plain read-only descriptor, the one sendfile reads from.
+/// Opens a plain read-only descriptor, the one sendfile reads from, with
+/// the kernel's readahead off (`POSIX_FADV_RANDOM`). Readahead on a cold
+/// catch-up read issues requests of up to `read_ahead_kb` (4 MiB here),
+/// several at once; the disk serves them before the small direct writes
+/// queued behind them, and produce latency rose from ~2 to ~80 ms (p99).
+/// The reader reads ahead itself, in bounded windows (see the server's
+/// `connection::send_file`).
 pub async fn open_plain(path: &Path) -> IoResult<std::fs::File> {
     let owned = path.to_path_buf();
-    blocking(move || std::fs::File::open(owned))
-        .await
-        .map_err(|error| IoError::new("opening", path, &error))
+    blocking(move || {
+        let file = std::fs::File::open(owned)?;
+        nix::fcntl::posix_fadvise(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_RANDOM,
+        )?;
+        Ok(file)
+    })
+    .await
+    .map_err(|error| IoError::new("opening", path, &error))
 }
 
 /// A one-shot wake-up for a single waiting task (the partition writer).

@@ -13,3 +13,10 @@ pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// The nice value of threads that send segment files (shards run at 0).
 pub const SENDFILE_NICE: i32 = 10;
+
+/// Bytes of a segment file a sending thread reads ahead of what it sends
+/// (one window in flight while the previous one is sent). The disk here
+/// reads 128 KiB requests four at a time at ~1.4 GB/s with 0.35 ms
+/// latency, close to its 1 MiB figure; larger windows only lengthen the
+/// queue a producer's write waits behind.
+pub const READ_AHEAD_WINDOW_BYTES: u64 = 256 * 1024;
