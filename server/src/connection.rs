@@ -11,13 +11,14 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use futures_lite::{AsyncRead, AsyncWriteExt};
+use bytes::Bytes;
+use futures_lite::AsyncWriteExt;
 use futures_util::future::{select, Either};
 use glommio::net::TcpStream;
 
 use crate::api;
-use crate::limits::{IN_FLIGHT_MAX, READ_AHEAD_WINDOW_BYTES, READ_CHUNK_BYTES, SENDFILE_NICE};
+use crate::frame_reader::{FrameError, FrameReader};
+use crate::limits::{IN_FLIGHT_MAX, READ_AHEAD_WINDOW_BYTES, SENDFILE_NICE};
 use crate::shard::Shard;
 
 /// A piece of a response.
@@ -106,7 +107,13 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, stop: Arc<AtomicBool
         let frame = match next {
             Ok(Some(frame)) => frame,
             Ok(None) => break Err(Ended::Quietly("closed by the client".into())),
-            Err(ended) => break Err(ended),
+            Err(FrameError::SizeOutOfBounds(size)) => {
+                break Err(Ended::Closed(format!("request size {size} out of bounds")))
+            }
+            Err(FrameError::EndInsideFrame) => {
+                break Err(Ended::Quietly("closed inside a frame".into()))
+            }
+            Err(FrameError::Io(error)) => break Err(Ended::Quietly(error)),
         };
         match api::handle(&shard, frame).await {
             Reply::Later(answer) => in_flight.push_back(glommio::spawn_local(answer).detach()),
@@ -168,93 +175,6 @@ async fn write_reply(stream: &mut TcpStream, reply: Reply) -> Result<(), Ended> 
         Reply::Later(answer) => return Box::pin(write_reply(stream, answer.await)).await,
     };
     written.map_err(|error| Ended::Quietly(format!("while writing: {error}")))
-}
-
-/// Reads size-prefixed frames. Cancel-safe: bytes read stay in the
-/// buffer when a `next` is dropped, so the connection can wait for the next
-/// request and for an earlier answer at once.
-struct FrameReader {
-    buffer: BytesMut,
-    /// `buffer[..initialized]` has been written (zeroed or read into), so
-    /// it may be lent to the socket again without zeroing it again.
-    initialized: usize,
-    request_max: usize,
-}
-
-impl FrameReader {
-    fn new(request_max: usize) -> FrameReader {
-        FrameReader {
-            buffer: BytesMut::new(),
-            initialized: 0,
-            request_max,
-        }
-    }
-
-    /// Lengthens the buffer to `len`, zeroing only bytes never written.
-    fn grow_to(&mut self, len: usize) {
-        if len <= self.initialized && len <= self.buffer.capacity() {
-            // SAFETY: every byte below `initialized` was written by an
-            // earlier `resize` or read, and no reallocation happened since
-            // (that resets `initialized`).
-            unsafe { self.buffer.set_len(len) };
-        } else {
-            self.buffer.resize(len, 0);
-            self.initialized = len;
-        }
-    }
-
-    /// The next frame without its size prefix; `None` at a clean end.
-    async fn next(&mut self, stream: &mut TcpStream) -> Result<Option<Bytes>, Ended> {
-        loop {
-            let wanted = if self.buffer.len() >= 4 {
-                let size = i32::from_be_bytes([
-                    self.buffer[0],
-                    self.buffer[1],
-                    self.buffer[2],
-                    self.buffer[3],
-                ]);
-                if size < 8 || size as usize > self.request_max {
-                    return Err(Ended::Closed(format!("request size {size} out of bounds")));
-                }
-                let total = 4 + size as usize;
-                if self.buffer.len() >= total {
-                    self.initialized -= total;
-                    let mut frame = self.buffer.split_to(total);
-                    let _ = frame.split_to(4);
-                    return Ok(Some(frame.freeze()));
-                }
-                total
-            } else {
-                4
-            };
-            let filled = self.buffer.len();
-            let room = (wanted - filled).max(READ_CHUNK_BYTES);
-            // The buffer grows and shrinks back within one poll, so a
-            // dropped `next` leaves only bytes really read.
-            let read = std::future::poll_fn(|context| {
-                self.grow_to(filled + room);
-                let polled = Pin::new(&mut *stream).poll_read(context, &mut self.buffer[filled..]);
-                let count = match &polled {
-                    std::task::Poll::Ready(Ok(count)) => *count,
-                    _ => 0,
-                };
-                self.buffer.truncate(filled + count);
-                polled
-            })
-            .await;
-            match read {
-                Ok(0) => {
-                    return if filled == 0 {
-                        Ok(None)
-                    } else {
-                        Err(Ended::Quietly("closed inside a frame".into()))
-                    };
-                }
-                Ok(_) => {}
-                Err(error) => return Err(Ended::Quietly(error.to_string())),
-            }
-        }
-    }
 }
 
 async fn write_parts(stream: &mut TcpStream, parts: Vec<Part>) -> std::io::Result<()> {

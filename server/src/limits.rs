@@ -8,8 +8,16 @@ pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
 /// the oldest is answered.
 pub const IN_FLIGHT_MAX: usize = 64;
 
-/// Bytes a connection asks the socket for at a time (more for a large frame).
+/// Bytes a connection asks the socket for at a time, and the size of its
+/// read buffer (a large frame is read into a buffer of its own).
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Bytes of frame buffers a shard keeps for reuse.
+pub const FRAME_POOL_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// The largest frame buffer a shard keeps; larger frames get one of their
+/// own, freed when the request is done.
+pub const FRAME_POOL_BUFFER_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// The nice value of threads that send segment files (shards run at 0).
 pub const SENDFILE_NICE: i32 = 10;

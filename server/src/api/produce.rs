@@ -168,6 +168,11 @@ async fn produce_one(
                 );
             };
             let queued = log.append_queued(&records).await;
+            // The log has its own copy now. Dropping ours here leaves the
+            // request (on the connection's shard) as the frame's last
+            // holder, so its buffer returns to that shard's frame pool
+            // instead of piling up in this one's.
+            drop(records);
             let _ = accepted.send(());
             let appended = match queued {
                 Ok(info) => log.append_done(info, durability).await,

@@ -1,0 +1,285 @@
+//! Reads size-prefixed request frames from a connection.
+//!
+//! ```text
+//!  socket ──read──▶ head (64 KiB, reused) ──small frame: copied out──▶ Bytes
+//!                     │
+//!                     └─ large frame: its start moves into a pooled buffer
+//!                        of its size; the rest is read straight into it
+//! ```
+//! Small frames (most requests) are copied out of the head buffer, which
+//! costs less than a fresh allocation each; several pipelined ones may
+//! arrive in one read. A large frame (a produce request) is read into a
+//! buffer from `frame_buffer`'s pool, exactly up to its end, so its bytes
+//! are copied once, by the socket read, and the buffer is reused.
+//!
+//! Cancel-safe: bytes read stay in the reader when a `next` is dropped, so
+//! a connection can wait for the next request and for an earlier answer at
+//! once.
+
+use std::pin::Pin;
+use std::task::Poll;
+
+use bytes::Bytes;
+use futures_lite::AsyncRead;
+
+use crate::frame_buffer;
+use crate::limits::READ_CHUNK_BYTES;
+
+/// Frames above this size are read into a pooled buffer of their own.
+const SMALL_FRAME_BYTES_MAX: usize = 16 * 1024;
+
+/// The size prefix of a frame.
+const SIZE_BYTES: usize = 4;
+
+/// Why no frame came.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// The size prefix is out of bounds: the peer is not speaking Kafka.
+    SizeOutOfBounds(i32),
+    /// The peer closed the connection inside a frame.
+    EndInsideFrame,
+    /// The socket failed.
+    Io(String),
+}
+
+/// A large frame being read into its own buffer.
+struct Large {
+    buffer: Vec<u8>,
+    size: usize,
+    filled: usize,
+}
+
+pub struct FrameReader {
+    /// `head[start..end]` has been read and not yet returned.
+    head: Box<[u8]>,
+    start: usize,
+    end: usize,
+    large: Option<Large>,
+    request_max: usize,
+}
+
+impl FrameReader {
+    pub fn new(request_max: usize) -> FrameReader {
+        FrameReader {
+            head: vec![0u8; READ_CHUNK_BYTES].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            large: None,
+            request_max,
+        }
+    }
+
+    /// The next frame without its size prefix; `None` at a clean end.
+    pub async fn next<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+    ) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            if let Some(large) = &mut self.large {
+                if large.filled == large.size {
+                    let large = self.large.take().expect("checked above");
+                    return Ok(Some(frame_buffer::freeze(large.buffer, large.size)));
+                }
+                let range = large.filled..large.size;
+                let count = read_into(stream, &mut large.buffer[range]).await?;
+                if count == 0 {
+                    return Err(FrameError::EndInsideFrame);
+                }
+                large.filled += count;
+                continue;
+            }
+            if let Some(frame) = self.frame_in_head()? {
+                return Ok(Some(frame));
+            }
+            if self.large.is_some() {
+                continue;
+            }
+            if self.end == self.head.len() {
+                // Room for the rest of a small frame: move what is left to
+                // the front (at most one small frame's worth of bytes).
+                self.head.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            let end = self.end;
+            let count = read_into(stream, &mut self.head[end..]).await?;
+            if count == 0 {
+                return if self.start == self.end {
+                    Ok(None)
+                } else {
+                    Err(FrameError::EndInsideFrame)
+                };
+            }
+            self.end += count;
+        }
+    }
+
+    /// A whole small frame from the head buffer, or `None` if more bytes
+    /// are needed; starts a large frame when the size says so.
+    fn frame_in_head(&mut self) -> Result<Option<Bytes>, FrameError> {
+        let available = &self.head[self.start..self.end];
+        let Some(prefix) = available.first_chunk::<SIZE_BYTES>() else {
+            return Ok(None);
+        };
+        let size = i32::from_be_bytes(*prefix);
+        // A request header alone takes 8 bytes (key, version, correlation id).
+        if size < 8 || size as usize > self.request_max {
+            return Err(FrameError::SizeOutOfBounds(size));
+        }
+        let size = size as usize;
+        let body = &available[SIZE_BYTES..];
+        if size > SMALL_FRAME_BYTES_MAX {
+            let filled = body.len().min(size);
+            let mut buffer = frame_buffer::take(size);
+            buffer[..filled].copy_from_slice(&body[..filled]);
+            self.consume(SIZE_BYTES + filled);
+            self.large = Some(Large {
+                buffer,
+                size,
+                filled,
+            });
+            return Ok(None);
+        }
+        if body.len() < size {
+            return Ok(None);
+        }
+        let frame = Bytes::copy_from_slice(&body[..size]);
+        self.consume(SIZE_BYTES + size);
+        Ok(Some(frame))
+    }
+
+    /// Drops `count` bytes from the front of the head buffer.
+    fn consume(&mut self, count: usize) {
+        self.start += count;
+        debug_assert!(self.start <= self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
+/// One read from the socket into `buffer`.
+async fn read_into<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buffer: &mut [u8],
+) -> Result<usize, FrameError> {
+    std::future::poll_fn(
+        |context| match Pin::new(&mut *stream).poll_read(context, buffer) {
+            Poll::Ready(Ok(count)) => Poll::Ready(Ok(count)),
+            Poll::Ready(Err(error)) => Poll::Ready(Err(FrameError::Io(error.to_string()))),
+            Poll::Pending => Poll::Pending,
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that hands out its bytes in the given read sizes.
+    struct Trickle {
+        bytes: Vec<u8>,
+        position: usize,
+        steps: Vec<usize>,
+        step: usize,
+    }
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buffer: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let step = self.steps[self.step % self.steps.len()];
+            self.step += 1;
+            let count = step.min(buffer.len()).min(self.bytes.len() - self.position);
+            let position = self.position;
+            buffer[..count].copy_from_slice(&self.bytes[position..position + count]);
+            self.position += count;
+            Poll::Ready(Ok(count))
+        }
+    }
+
+    fn frame(size: usize, seed: u8) -> Vec<u8> {
+        let mut out = (size as i32).to_be_bytes().to_vec();
+        out.extend((0..size).map(|index| seed.wrapping_add(index as u8)));
+        out
+    }
+
+    fn read_all(bytes: Vec<u8>, steps: Vec<usize>) -> (Vec<Bytes>, Result<(), FrameError>) {
+        let mut stream = Trickle {
+            bytes,
+            position: 0,
+            steps,
+            step: 0,
+        };
+        let mut reader = FrameReader::new(10 << 20);
+        let mut frames = Vec::new();
+        let ended = futures_lite::future::block_on(async {
+            loop {
+                match reader.next(&mut stream).await {
+                    Ok(Some(frame)) => frames.push(frame),
+                    Ok(None) => return Ok(()),
+                    Err(error) => return Err(error),
+                }
+            }
+        });
+        (frames, ended)
+    }
+
+    /// Small, large and in-between frames, back to back, come out whole and
+    /// in order however the socket cuts the bytes.
+    #[test]
+    fn frames_come_out_whole_whatever_the_read_sizes() {
+        let sizes = [
+            8,
+            100,
+            SMALL_FRAME_BYTES_MAX,
+            SMALL_FRAME_BYTES_MAX + 1,
+            READ_CHUNK_BYTES - 4,
+            READ_CHUNK_BYTES + 7,
+            1_000_000,
+            9,
+            30_000,
+            12,
+        ];
+        let mut stream = Vec::new();
+        for (index, size) in sizes.iter().enumerate() {
+            stream.extend(frame(*size, index as u8));
+        }
+        for steps in [
+            vec![1],
+            vec![3, 7, 4096],
+            vec![READ_CHUNK_BYTES],
+            vec![usize::MAX],
+        ] {
+            let (frames, ended) = read_all(stream.clone(), steps.clone());
+            assert_eq!(ended, Ok(()), "steps {steps:?}");
+            assert_eq!(frames.len(), sizes.len(), "steps {steps:?}");
+            for (index, (got, size)) in frames.iter().zip(sizes).enumerate() {
+                assert_eq!(got[..], frame(size, index as u8)[4..], "frame {index}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_sizes_and_early_ends_are_reported() {
+        let (frames, ended) = read_all((7i32).to_be_bytes().to_vec(), vec![64]);
+        assert!(frames.is_empty());
+        assert_eq!(ended, Err(FrameError::SizeOutOfBounds(7)));
+        let (_, ended) = read_all(i32::MAX.to_be_bytes().to_vec(), vec![64]);
+        assert_eq!(ended, Err(FrameError::SizeOutOfBounds(i32::MAX)));
+        let (_, ended) = read_all((-1i32).to_be_bytes().to_vec(), vec![64]);
+        assert_eq!(ended, Err(FrameError::SizeOutOfBounds(-1)));
+        for cut in [2, 4, 50, 20_000] {
+            let mut bytes = frame(100, 1);
+            bytes.extend(frame(30_000, 2));
+            bytes.truncate(104 + cut);
+            let (frames, ended) = read_all(bytes, vec![1000]);
+            assert_eq!(frames.len(), 1, "cut {cut}");
+            assert_eq!(ended, Err(FrameError::EndInsideFrame), "cut {cut}");
+        }
+    }
+}
