@@ -6,6 +6,8 @@ mod config;
 mod connection;
 mod controller;
 mod error_code;
+mod frame_buffer;
+mod frame_reader;
 mod group;
 mod limits;
 mod metrics;
@@ -74,6 +76,34 @@ fn main() -> ExitCode {
     }
 }
 
+/// Tells glibc's allocator to keep freed memory for reuse instead of giving
+/// it back to the kernel. By default a 1 MiB buffer (a request frame, a
+/// log tail chunk, a write's copy) is mmap'ed, or its heap pages trimmed,
+/// when freed: the next one costs 256 page faults, the kernel zeroing each
+/// page, and an munmap with a TLB shootdown. Under a 1 KiB produce load
+/// that was 1.4 GB of fresh pages per 2 GB produced and the largest CPU
+/// cost after the socket read. The price: memory freed after a peak stays
+/// with the process (RSS shows the peak), as a JVM heap does.
+fn keep_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallopt only changes allocator tunables; called once,
+        // before any shard thread allocates.
+        unsafe {
+            nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+            nix::libc::mallopt(nix::libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
+        }
+    }
+}
+
+/// Allocations from this size up get pages of their own (mmap), freed at once.
+#[cfg(target_env = "gnu")]
+const MMAP_THRESHOLD_BYTES: i32 = 32 * 1024 * 1024;
+
+/// Free memory at the top of a heap kept before trimming.
+#[cfg(target_env = "gnu")]
+const TRIM_THRESHOLD_BYTES: i32 = 1024 * 1024 * 1024;
+
 fn load_config(path: Option<PathBuf>, overrides: &[String]) -> Result<BrokerConfig, String> {
     let mut config = BrokerConfig::embedded_default();
     if let Some(path) = path {
@@ -102,6 +132,7 @@ fn load_config(path: Option<PathBuf>, overrides: &[String]) -> Result<BrokerConf
 
 /// Runs the broker until SIGINT/SIGTERM.
 fn serve(config: BrokerConfig) -> ExitCode {
+    keep_freed_memory();
     match broker::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
