@@ -1,8 +1,9 @@
 //! A minimal catch-up consumer for measuring the broker's fetch path alone:
 //! one connection, one Fetch (v11) in flight, every partition of a topic from
-//! offset 0 to the high watermark. Responses are read into one reused buffer
-//! and only batch headers are looked at, so the client's own cost is the
-//! socket read — as for iperf3's receiving side, the loopback reference.
+//! offset 0 to the high watermark. Responses are read as a stream through a
+//! 128 KiB buffer and only batch headers are looked at, so the client's own
+//! cost is the socket read — as for iperf3's receiving side, the loopback
+//! reference.
 //!
 //! ```text
 //! cargo run --release -p ringlog-bench --example catch_up_reader -- \
@@ -10,7 +11,7 @@
 //! ```
 //! Prints record bytes, seconds, MB/s and this process's CPU seconds.
 
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
@@ -32,11 +33,15 @@ fn main() {
         value.parse().expect("PARTITION_MAX_BYTES")
     });
 
-    let mut stream = TcpStream::connect(address).expect("connect");
+    let stream = TcpStream::connect(address).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
+    let mut writer = stream.try_clone().expect("clone the socket");
+    // Responses are read as a stream through a 128 KiB buffer, as iperf3's
+    // receiver reads through its own: a response held whole (50 MB) would
+    // make the client's memory traffic, not the broker, the limit.
+    let mut reader = Reader::new(BufReader::with_capacity(RECEIVE_BUFFER_BYTES, stream));
     let mut offsets = vec![0i64; partitions as usize];
     let mut high_watermarks = vec![i64::MAX; partitions as usize];
-    let mut buffer = Vec::new();
     let mut record_bytes: u64 = 0;
     let started = Instant::now();
     let cpu_before = cpu_seconds();
@@ -49,14 +54,11 @@ fn main() {
             break;
         }
         let request = fetch_request(correlation_id, topic, &offsets, max_bytes, partition_max);
-        stream.write_all(&request).expect("send fetch");
-        let mut size = [0u8; 4];
-        stream.read_exact(&mut size).expect("response size");
-        let size = i32::from_be_bytes(size);
+        writer.write_all(&request).expect("send fetch");
+        reader.remaining = 4;
+        let size = reader.i32();
         assert!(size >= 0, "negative response size");
-        buffer.resize(size as usize, 0);
-        stream.read_exact(&mut buffer).expect("response body");
-        let mut reader = Reader::new(&buffer);
+        reader.remaining = size as u64;
         assert_eq!(reader.i32(), correlation_id, "correlation id");
         reader.i32(); // throttle_time_ms
         let error = reader.i16();
@@ -64,7 +66,7 @@ fn main() {
         reader.i32(); // session_id
         for _ in 0..reader.i32() {
             let name_len = reader.i16();
-            reader.skip(name_len as usize);
+            reader.skip(name_len.max(0) as u64);
             for _ in 0..reader.i32() {
                 let partition = reader.i32() as usize;
                 let error = reader.i16();
@@ -73,17 +75,17 @@ fn main() {
                 reader.i64(); // last_stable_offset
                 reader.i64(); // log_start_offset
                 let aborted = reader.i32();
-                reader.skip(16 * aborted.max(0) as usize);
+                reader.skip(16 * aborted.max(0) as u64);
                 reader.i32(); // preferred_read_replica
-                let len = reader.i32().max(0) as usize;
-                let records = reader.take(len);
-                let (next, whole) = walk_batches(records);
+                let len = reader.i32().max(0) as u64;
+                let (next, whole) = walk_batches(&mut reader, len);
                 if let Some(next) = next {
                     offsets[partition] = next;
                 }
-                record_bytes += whole as u64;
+                record_bytes += whole;
             }
         }
+        assert_eq!(reader.remaining, 0, "response read to its end");
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
@@ -94,24 +96,35 @@ fn main() {
     );
 }
 
-/// The next offset after the last whole batch, and the bytes of whole batches.
-fn walk_batches(records: &[u8]) -> (Option<i64>, usize) {
+/// Reads `len` bytes of record data: the next offset after the last whole
+/// batch, and the bytes of whole batches (a batch cut at max_bytes is
+/// skipped and fetched again next time).
+fn walk_batches(reader: &mut Reader, len: u64) -> (Option<i64>, u64) {
     let mut position = 0;
     let mut next = None;
-    while position + 61 <= records.len() {
-        let at = &records[position..];
-        let base = i64::from_be_bytes(at[0..8].try_into().expect("8 bytes"));
-        let length = i32::from_be_bytes(at[8..12].try_into().expect("4 bytes"));
-        let size = 12 + length.max(0) as usize;
-        if position + size > records.len() {
-            break; // cut at max_bytes: fetched again next time
+    while position + BATCH_PREFIX_BYTES <= len {
+        let base = reader.i64();
+        let length = reader.i32();
+        let size = 12 + length.max(0) as u64;
+        reader.skip(11); // partition_leader_epoch, magic, crc, attributes
+        let delta = reader.i32();
+        if position + size > len {
+            reader.skip(len - position - BATCH_PREFIX_BYTES);
+            return (next, position);
         }
-        let delta = i32::from_be_bytes(at[23..27].try_into().expect("4 bytes"));
+        reader.skip(size - BATCH_PREFIX_BYTES);
         next = Some(base + i64::from(delta) + 1);
         position += size;
     }
+    reader.skip(len - position);
     (next, position)
 }
+
+/// A batch's bytes up to and including last_offset_delta.
+const BATCH_PREFIX_BYTES: u64 = 27;
+
+/// The client's receive buffer.
+const RECEIVE_BUFFER_BYTES: usize = 128 << 10;
 
 fn fetch_request(
     correlation_id: i32,
@@ -154,36 +167,53 @@ fn put_string(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(value.as_bytes());
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
+/// Reads big-endian fields from the response stream, counting down the
+/// bytes of the response still to come.
+struct Reader {
+    stream: BufReader<TcpStream>,
+    remaining: u64,
+    scratch: Vec<u8>,
 }
 
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes }
+impl Reader {
+    fn new(stream: BufReader<TcpStream>) -> Reader {
+        Reader {
+            stream,
+            remaining: 4,
+            scratch: vec![0u8; RECEIVE_BUFFER_BYTES],
+        }
     }
 
-    fn take(&mut self, len: usize) -> &'a [u8] {
-        assert!(len <= self.bytes.len(), "response shorter than it says");
-        let (head, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
-        head
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        assert!(N as u64 <= self.remaining, "response shorter than it says");
+        let mut out = [0u8; N];
+        self.stream.read_exact(&mut out).expect("response bytes");
+        self.remaining -= N as u64;
+        out
     }
 
-    fn skip(&mut self, len: usize) {
-        self.take(len);
+    fn skip(&mut self, mut len: u64) {
+        assert!(len <= self.remaining, "response shorter than it says");
+        self.remaining -= len;
+        while len > 0 {
+            let step = len.min(self.scratch.len() as u64) as usize;
+            self.stream
+                .read_exact(&mut self.scratch[..step])
+                .expect("response bytes");
+            len -= step as u64;
+        }
     }
 
     fn i16(&mut self) -> i16 {
-        i16::from_be_bytes(self.take(2).try_into().expect("2 bytes"))
+        i16::from_be_bytes(self.take())
     }
 
     fn i32(&mut self) -> i32 {
-        i32::from_be_bytes(self.take(4).try_into().expect("4 bytes"))
+        i32::from_be_bytes(self.take())
     }
 
     fn i64(&mut self) -> i64 {
-        i64::from_be_bytes(self.take(8).try_into().expect("8 bytes"))
+        i64::from_be_bytes(self.take())
     }
 }
 
