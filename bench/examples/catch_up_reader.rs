@@ -44,7 +44,7 @@ fn main() {
     let mut high_watermarks = vec![i64::MAX; partitions as usize];
     let mut record_bytes: u64 = 0;
     let started = Instant::now();
-    let cpu_before = cpu_seconds();
+    let cpu_before = ringlog_bench::process_cpu_seconds();
     for correlation_id in 1.. {
         let done = offsets
             .iter()
@@ -88,7 +88,7 @@ fn main() {
         assert_eq!(reader.remaining, 0, "response read to its end");
     }
     let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = ringlog_bench::process_cpu_seconds() - cpu_before;
     println!(
         "catch-up read {record_bytes} record bytes in {seconds:.2} s = {:.0} MB/s; client cpu {cpu:.2} s ({:.2} core-s/GB)",
         record_bytes as f64 / seconds / 1e6,
@@ -215,19 +215,4 @@ impl Reader {
     fn i64(&mut self) -> i64 {
         i64::from_be_bytes(self.take())
     }
-}
-
-/// This process's user + system CPU seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .expect("stat has a ')'")
-        .split_whitespace()
-        .collect();
-    // After the command name: state is field 3, utime 14 and stime 15.
-    let ticks: f64 =
-        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
-    ticks / 100.0
 }

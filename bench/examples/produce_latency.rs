@@ -75,7 +75,7 @@ fn main() {
     let payload = vec![b'x'; record_bytes];
     warm_up(&producer, &reports, topic, &payload);
     let records_per_second = bytes_per_second / record_bytes as f64;
-    let cpu_before = cpu_seconds();
+    let cpu_before = ringlog_bench::process_cpu_seconds();
     let started = Instant::now();
     let mut sent: u64 = 0;
     let mut next_tick = started;
@@ -101,7 +101,7 @@ fn main() {
     producer
         .flush(Duration::from_secs(30))
         .expect("flush within 30 s");
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = ringlog_bench::process_cpu_seconds() - cpu_before;
     let (mut latencies, errors) = std::mem::take(&mut *reports.0.lock().expect("reports"));
     latencies.sort_unstable();
     let at = |fraction: f64| -> f64 {
@@ -152,19 +152,4 @@ fn warm_up(
     let mut reports = reports.0.lock().expect("reports");
     assert_eq!(reports.1, 0, "warm-up records failed");
     *reports = (Vec::new(), 0);
-}
-
-/// This process's user + system CPU seconds.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .expect("stat has a ')'")
-        .split_whitespace()
-        .collect();
-    // After the command name: state is field 3, utime 14 and stime 15.
-    let ticks: f64 =
-        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
-    ticks / 100.0
 }

@@ -1,4 +1,5 @@
-//! Shared helpers for Ringlog's storage-engine benchmarks (`benches/`).
+//! Shared helpers for Ringlog's benchmarks: the storage-engine benches
+//! (`benches/`) and the broker clients (`examples/`).
 //!
 //! Everything here goes through the engine's public API only. See
 //! `docs/benchmarks.md` for how to run the benches and what they measured.
@@ -129,6 +130,21 @@ pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
 /// Formats a duration in microseconds with one decimal.
 pub fn micros(duration: Duration) -> String {
     format!("{:.1}", duration.as_secs_f64() * 1e6)
+}
+
+/// This process's user + system CPU seconds so far (from `/proc/self/stat`).
+pub fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .expect("stat has a ')'")
+        .split_whitespace()
+        .collect();
+    // After the command name: state is field 3, utime 14 and stime 15.
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
 }
 
 #[cfg(test)]
