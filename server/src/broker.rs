@@ -195,8 +195,9 @@ async fn shard_main(started: Started) -> Result<(), String> {
     }
     shard.stopping.set(true);
     drop(listener);
+    shard.stop_reading_connections();
     let deadline = std::time::Instant::now() + DRAIN_WAIT;
-    while shard.open_connections.get() > 0 && std::time::Instant::now() < deadline {
+    while shard.open_connection_count() > 0 && std::time::Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
     // Peers may still forward work while they drain: keep serving it a moment.

@@ -48,20 +48,18 @@ pub enum Reply {
     Later(Pin<Box<dyn Future<Output = Reply>>>),
 }
 
-/// Counts open connections on the shard for graceful shutdown.
-struct OpenGuard(Rc<Shard>);
+/// Lists the connection on its shard while it is open (graceful shutdown).
+/// Dropped before the stream, so the socket is open while listed.
+struct OpenGuard(Rc<Shard>, u64);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.0
-            .open_connections
-            .set(self.0.open_connections.get() - 1);
+        self.0.connection_closed(self.1);
     }
 }
 
 pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, stop: Arc<AtomicBool>) {
-    shard.open_connections.set(shard.open_connections.get() + 1);
-    let _guard = OpenGuard(shard.clone());
+    let _guard = OpenGuard(shard.clone(), shard.connection_opened(stream.as_raw_fd()));
     let _ = stream.set_nodelay(true);
     let peer = stream
         .peer_addr()
@@ -106,12 +104,18 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, stop: Arc<AtomicBool
         };
         let frame = match next {
             Ok(Some(frame)) => frame,
-            Ok(None) => break Err(Ended::Quietly("closed by the client".into())),
-            Err(FrameError::SizeOutOfBounds(size)) => {
-                break Err(Ended::Closed(format!("request size {size} out of bounds")))
+            // The input ended (the client half-closed, or the shard is
+            // stopping and shut the read side): answer what was started.
+            Ok(None) => {
+                let _ = finish(&mut stream, &mut in_flight).await;
+                break Err(Ended::Quietly("input ended".into()));
             }
             Err(FrameError::EndInsideFrame) => {
-                break Err(Ended::Quietly("closed inside a frame".into()))
+                let _ = finish(&mut stream, &mut in_flight).await;
+                break Err(Ended::Quietly("input ended inside a frame".into()));
+            }
+            Err(FrameError::SizeOutOfBounds(size)) => {
+                break Err(Ended::Closed(format!("request size {size} out of bounds")))
             }
             Err(FrameError::Io(error)) => break Err(Ended::Quietly(error)),
         };

@@ -136,7 +136,10 @@ pub struct Shard {
     pub topics: RefCell<TopicTable>,
     partitions: RefCell<HashMap<(String, i32), Rc<PartitionLog>>>,
     senders: Senders<Job>,
-    pub open_connections: Cell<usize>,
+    /// The sockets of this shard's open connections, by connection id,
+    /// so a stopping shard can end their reads (`stop_reading_connections`).
+    open_connections: RefCell<HashMap<u64, std::os::fd::RawFd>>,
+    next_connection_id: Cell<u64>,
     /// Set once the broker is shutting down: long waits end early.
     pub stopping: Cell<bool>,
     /// Serialises topic-table changes (used on the controller shard).
@@ -158,7 +161,8 @@ impl Shard {
             topics: RefCell::new(TopicTable::default()),
             partitions: RefCell::new(HashMap::new()),
             senders,
-            open_connections: Cell::new(0),
+            open_connections: RefCell::new(HashMap::new()),
+            next_connection_id: Cell::new(0),
             stopping: Cell::new(false),
             controller_changes: Rc::new(glommio::sync::Semaphore::new(1)),
             producer_ids: Cell::new((0, 0)),
@@ -179,6 +183,35 @@ impl Shard {
 
     pub fn topic(&self, name: &str) -> Option<TopicMeta> {
         self.topics.borrow().topics.get(name).cloned()
+    }
+
+    /// Registers an open connection's socket; returns its id, which
+    /// [`Shard::connection_closed`] takes back before the socket is closed.
+    pub fn connection_opened(&self, socket: std::os::fd::RawFd) -> u64 {
+        let id = self.next_connection_id.get();
+        self.next_connection_id.set(id + 1);
+        self.open_connections.borrow_mut().insert(id, socket);
+        id
+    }
+
+    pub fn connection_closed(&self, id: u64) {
+        self.open_connections.borrow_mut().remove(&id);
+    }
+
+    pub fn open_connection_count(&self) -> usize {
+        self.open_connections.borrow().len()
+    }
+
+    /// Shuts the read side of every open connection: a connection waiting
+    /// for its next request sees the end of its input at once, answers what
+    /// it has started and closes, instead of holding the shutdown until the
+    /// client speaks or the drain deadline passes.
+    pub fn stop_reading_connections(&self) {
+        for socket in self.open_connections.borrow().values() {
+            // SAFETY: shutdown has no memory effects; a connection removes
+            // its socket here before closing it, so every listed one is open.
+            unsafe { nix::libc::shutdown(*socket, nix::libc::SHUT_RD) };
+        }
     }
 
     /// Runs `job` on shard `target` (here, if it is this shard) and returns its result.
