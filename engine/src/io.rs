@@ -25,8 +25,9 @@ fn glommio_error(op: &'static str, path: &Path, error: glommio::GlommioError<()>
     IoError::new(op, path, &error)
 }
 
-/// A buffer aligned for direct I/O, owned until it is written.
-pub struct AlignedBuf(DmaBuffer);
+/// A buffer aligned for direct I/O, owned until it is written, with the id
+/// of the executor that allocated it (see `CHUNK_POOL`).
+pub struct AlignedBuf(DmaBuffer, usize);
 
 impl AlignedBuf {
     pub fn as_bytes(&self) -> &[u8] {
@@ -42,16 +43,24 @@ impl AlignedBuf {
     }
 }
 
-/// An aligned buffer frozen for sharing between a write and readers.
+/// An aligned buffer frozen for sharing between a write and readers, with
+/// the id of the executor that allocated it.
 #[derive(Clone)]
-pub struct SharedBuf(Option<Rc<DmaBuffer>>);
+pub struct SharedBuf(Option<Rc<DmaBuffer>>, usize);
 
 impl Drop for SharedBuf {
     fn drop(&mut self) {
         if let Some(Ok(buf)) = self.0.take().map(Rc::try_unwrap) {
-            recycle(buf);
+            recycle(buf, self.1);
         }
     }
+}
+
+/// Recycled tail chunks and the executor they belong to.
+#[derive(Default)]
+struct ChunkPool {
+    executor_id: usize,
+    buffers: Vec<DmaBuffer>,
 }
 
 thread_local! {
@@ -60,24 +69,42 @@ thread_local! {
     /// kernel zeroing every page (measured: ~15% of the broker's CPU under
     /// produce load). Their old bytes are never written or read: a chunk
     /// only exposes what it was filled with, and partial writes zero the rest.
-    static CHUNK_POOL: std::cell::RefCell<Vec<DmaBuffer>> = const { std::cell::RefCell::new(Vec::new()) };
+    ///
+    /// A buffer only serves the executor that allocated it: glommio may
+    /// carve it from that executor's io_uring-registered memory and write it
+    /// as a fixed buffer of that ring, which another ring (a later executor
+    /// on this thread, as in tests and benches) rejects with EFAULT.
+    static CHUNK_POOL: std::cell::RefCell<ChunkPool> = std::cell::RefCell::new(ChunkPool::default());
 }
 
-fn recycle(buf: DmaBuffer) {
+fn recycle(buf: DmaBuffer, executor_id: usize) {
     if buf.len() != WRITE_CHUNK_BYTES {
         return;
     }
-    CHUNK_POOL.with(|pool| {
+    // During thread teardown the pool may be gone: the buffer is freed.
+    let _ = CHUNK_POOL.try_with(|pool| {
         let mut pool = pool.borrow_mut();
-        if pool.len() < CHUNK_POOL_MAX {
-            pool.push(buf);
+        if pool.executor_id == executor_id && pool.buffers.len() < CHUNK_POOL_MAX {
+            pool.buffers.push(buf);
         }
     });
 }
 
+/// A recycled chunk for the current executor, if the pool has one.
+fn reuse(executor_id: usize) -> Option<DmaBuffer> {
+    CHUNK_POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.executor_id != executor_id {
+            pool.buffers.clear();
+            pool.executor_id = executor_id;
+        }
+        pool.buffers.pop()
+    })
+}
+
 impl SharedBuf {
     pub fn freeze(buf: AlignedBuf) -> SharedBuf {
-        SharedBuf(Some(Rc::new(buf.0)))
+        SharedBuf(Some(Rc::new(buf.0)), buf.1)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -86,7 +113,7 @@ impl SharedBuf {
 
     /// A stand-in used only while a chunk changes state.
     pub fn empty_marker() -> SharedBuf {
-        SharedBuf(None)
+        SharedBuf(None, 0)
     }
 }
 
@@ -152,12 +179,13 @@ impl DirectFile {
     /// An aligned buffer of `len` bytes. A tail-chunk-sized one may come
     /// from the pool of recycled chunks, with old bytes in it.
     pub fn alloc(&self, len: usize) -> AlignedBuf {
+        let executor_id = glommio::executor().id();
         if len == WRITE_CHUNK_BYTES {
-            if let Some(buf) = CHUNK_POOL.with(|pool| pool.borrow_mut().pop()) {
-                return AlignedBuf(buf);
+            if let Some(buf) = reuse(executor_id) {
+                return AlignedBuf(buf, executor_id);
             }
         }
-        AlignedBuf(self.file.alloc_dma_buffer(len))
+        AlignedBuf(self.file.alloc_dma_buffer(len), executor_id)
     }
 
     /// Writes the whole buffer at an aligned position; a short write is an error.
