@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use engine::record_batch::{BatchBuilder, Record, RecordBatch, Validation};
+use engine::record_batch::{BatchBuilder, Record};
 use engine::TimestampMs;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
@@ -65,19 +65,6 @@ fn records_by_partition(response: &FetchResponse) -> Vec<Bytes> {
         .collect()
 }
 
-/// The record values of the whole batches in `bytes`.
-fn values(mut bytes: &[u8]) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Ok(batch) = RecordBatch::parse(bytes, Validation::Stored) {
-        for record in batch.records().expect("uncompressed") {
-            let value = record.expect("record").value.expect("value").to_vec();
-            out.push(String::from_utf8(value).expect("utf-8"));
-        }
-        bytes = &bytes[batch.size()..];
-    }
-    out
-}
-
 fn produce_later(broker: &Broker, delay: Duration, partition: i32, records: Bytes) {
     let mut raw = Raw::connect(broker);
     thread::spawn(move || {
@@ -125,7 +112,7 @@ fn long_polls_across_shards() {
         let records = records_by_partition(&response);
         for (index, bytes) in records.iter().enumerate() {
             if index as i32 == partition {
-                assert_eq!(values(bytes), [format!("wake-{partition}:0:")]);
+                assert_eq!(record_values(bytes), [format!("wake-{partition}:0:")]);
             } else {
                 assert!(bytes.is_empty(), "partition {index} had nothing new");
             }
@@ -155,11 +142,11 @@ fn long_polls_across_shards() {
     assert!(started.elapsed() >= Duration::from_millis(390));
     let records = records_by_partition(&response);
     assert_eq!(
-        values(&records[0]),
+        record_values(&records[0]),
         ["min-a:0:".to_string() + &".".repeat(392)]
     );
     assert_eq!(
-        values(&records[3]),
+        record_values(&records[3]),
         ["min-b:0:".to_string() + &".".repeat(392)]
     );
 
@@ -204,13 +191,13 @@ fn max_bytes_is_shared_in_request_order() {
     let records = records_by_partition(&response);
     assert_eq!(records[0].len(), 3 * size);
     assert_eq!(
-        values(&records[0]).first().map(String::as_str),
+        record_values(&records[0]).first().map(String::as_str),
         Some("p0-b0:0:".to_string() + &".".repeat(242)).as_deref()
     );
-    assert_eq!(values(&records[0]).len(), 12);
+    assert_eq!(record_values(&records[0]).len(), 12);
     assert_eq!(records[1].len(), max_bytes - 3 * size);
     assert_eq!(
-        values(&records[1]).len(),
+        record_values(&records[1]).len(),
         4,
         "one whole batch, then a cut one"
     );

@@ -125,7 +125,6 @@ fn sigterm_closes_idle_connections_and_answers_started_requests() {
 
 /// Every record value of every partition, in offset order.
 fn fetch_all(raw: &mut Raw) -> Vec<Vec<String>> {
-    use engine::record_batch::{RecordBatch, Validation};
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use kafka_protocol::messages::{FetchRequest, FetchResponse};
     let request = FetchRequest::default()
@@ -150,16 +149,7 @@ fn fetch_all(raw: &mut Raw) -> Vec<Vec<String>> {
         .iter()
         .map(|partition| {
             assert_eq!(partition.error_code, 0);
-            let mut bytes = partition.records.as_deref().unwrap_or_default();
-            let mut values = Vec::new();
-            while let Ok(batch) = RecordBatch::parse(bytes, Validation::Stored) {
-                for record in batch.records().expect("uncompressed") {
-                    let value = record.expect("record").value.expect("value").to_vec();
-                    values.push(String::from_utf8(value).expect("utf-8"));
-                }
-                bytes = &bytes[batch.size()..];
-            }
-            values
+            record_values(partition.records.as_deref().unwrap_or_default())
         })
         .collect()
 }

@@ -315,3 +315,18 @@ pub fn create_topic(broker: &Broker, name: &str, partitions: i32) {
 pub fn put_frame_size(out: &mut BytesMut, size: i32) {
     out.put_i32(size);
 }
+
+/// The record values (UTF-8) of the whole, uncompressed batches in `bytes`,
+/// in order; a batch cut short at the end is left out.
+pub fn record_values(mut bytes: &[u8]) -> Vec<String> {
+    use engine::record_batch::{RecordBatch, Validation};
+    let mut out = Vec::new();
+    while let Ok(batch) = RecordBatch::parse(bytes, Validation::Stored) {
+        for record in batch.records().expect("uncompressed") {
+            let value = record.expect("record").value.expect("value").to_vec();
+            out.push(String::from_utf8(value).expect("utf-8"));
+        }
+        bytes = &bytes[batch.size()..];
+    }
+    out
+}
