@@ -8,6 +8,11 @@
 //! now goes into a buffer taken from this pool, already written once, and
 //! the buffer comes back when the last `Bytes` of the frame is dropped.
 //!
+//! A buffer's capacity is reserved for the whole frame, but its bytes are
+//! initialized (zeroed, once in the buffer's life) only as the frame's
+//! bytes arrive ([`initialize_to`]): a client that announces a large frame
+//! and sends little commits little memory, not the size it announced.
+//!
 //! Shard contract: the pool is thread-local. A frame's records may be
 //! dropped on the shard that owns their partition, so buffers migrate
 //! between shards' pools; each pool stays bounded by
@@ -26,9 +31,9 @@ const POOLED_BUFFER_BYTES_MIN: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Pool {
-    /// Each buffer's every byte has been written (`len() == capacity()`
-    /// is not required, but all of `..len()` is initialized).
+    /// Buffers to reuse; `..len()` of each is initialized.
     buffers: Vec<Vec<u8>>,
+    /// Their capacities, summed.
     bytes: usize,
 }
 
@@ -36,9 +41,10 @@ thread_local! {
     static POOL: RefCell<Pool> = RefCell::new(Pool::default());
 }
 
-/// A buffer of at least `len` initialized bytes: the smallest pooled one
-/// that fits, or a new one (sized to a power of two so that it fits later
-/// frames of a similar size).
+/// A buffer with room for `len` bytes: the smallest pooled one that fits,
+/// or a new one (sized to a power of two so that it fits later frames of a
+/// similar size). Only `..buffer.len()` is initialized: see
+/// [`initialize_to`].
 pub fn take(len: usize) -> Vec<u8> {
     let pooled = POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
@@ -46,11 +52,11 @@ pub fn take(len: usize) -> Vec<u8> {
             .buffers
             .iter()
             .enumerate()
-            .filter(|(_, buffer)| buffer.len() >= len)
-            .min_by_key(|(_, buffer)| buffer.len())
+            .filter(|(_, buffer)| buffer.capacity() >= len)
+            .min_by_key(|(_, buffer)| buffer.capacity())
             .map(|(index, _)| index)?;
         let buffer = pool.buffers.swap_remove(best);
-        pool.bytes -= buffer.len();
+        pool.bytes -= buffer.capacity();
         Some(buffer)
     });
     pooled.unwrap_or_else(|| {
@@ -59,23 +65,32 @@ pub fn take(len: usize) -> Vec<u8> {
         } else {
             len
         };
-        // vec! of zeros is calloc: fresh pages come zeroed from the
-        // kernel, so nothing is written twice.
-        vec![0u8; size]
+        // Reserved, not touched: pages are committed as they are written.
+        Vec::with_capacity(size)
     })
+}
+
+/// Makes `..len` of `buffer` initialized (zeroing what never was), within
+/// the capacity [`take`] gave it.
+pub fn initialize_to(buffer: &mut Vec<u8>, len: usize) {
+    assert!(len <= buffer.capacity(), "a frame fits its buffer");
+    if buffer.len() < len {
+        buffer.resize(len, 0);
+    }
 }
 
 /// Returns a buffer to this thread's pool, or frees it if the pool is full
 /// or the buffer too large to keep.
 fn give_back(buffer: Vec<u8>) {
-    if buffer.len() > FRAME_POOL_BUFFER_BYTES_MAX || buffer.len() < POOLED_BUFFER_BYTES_MIN {
+    let capacity = buffer.capacity();
+    if !(POOLED_BUFFER_BYTES_MIN..=FRAME_POOL_BUFFER_BYTES_MAX).contains(&capacity) {
         return;
     }
     // During thread teardown the pool may be gone: the buffer is freed.
     let _ = POOL.try_with(|pool| {
         let mut pool = pool.borrow_mut();
-        if pool.bytes + buffer.len() <= FRAME_POOL_BYTES_MAX {
-            pool.bytes += buffer.len();
+        if pool.bytes + capacity <= FRAME_POOL_BYTES_MAX {
+            pool.bytes += capacity;
             pool.buffers.push(buffer);
         }
     });
@@ -100,10 +115,10 @@ impl Drop for Frame {
     }
 }
 
-/// Freezes the first `len` bytes of `buffer` (from [`take`]) into `Bytes`
-/// that return the buffer to a pool when dropped.
+/// Freezes the first `len` bytes of `buffer` (from [`take`], filled to
+/// `len`) into `Bytes` that return the buffer to a pool when dropped.
 pub fn freeze(buffer: Vec<u8>, len: usize) -> Bytes {
-    assert!(len <= buffer.len(), "a frame fits its buffer");
+    assert!(len <= buffer.len(), "a frame's bytes are initialized");
     Bytes::from_owner(Frame { buffer, len })
 }
 
@@ -119,8 +134,10 @@ mod tests {
 
     #[test]
     fn buffers_come_back_and_are_reused() {
-        let buffer = take(1_000_000);
-        assert_eq!(buffer.len(), 1 << 20, "rounded up to a power of two");
+        let mut buffer = take(1_000_000);
+        assert_eq!(buffer.capacity(), 1 << 20, "rounded up to a power of two");
+        assert!(buffer.is_empty(), "nothing committed before bytes arrive");
+        initialize_to(&mut buffer, 1_000_000);
         let address = buffer.as_ptr();
         let frame = freeze(buffer, 1_000_000);
         let records = frame.slice(100..200);
@@ -130,24 +147,31 @@ mod tests {
         assert_eq!(pooled_bytes(), 1 << 20);
         let again = take(900_000);
         assert_eq!(again.as_ptr(), address, "the same buffer, not a new one");
+        assert_eq!(
+            again.len(),
+            1_000_000,
+            "already initialized: not zeroed again"
+        );
         assert_eq!(pooled_bytes(), 0);
     }
 
     #[test]
     fn the_pool_is_bounded() {
-        let huge = take(FRAME_POOL_BUFFER_BYTES_MAX + 1);
+        let mut huge = take(FRAME_POOL_BUFFER_BYTES_MAX + 1);
         assert_eq!(
-            huge.len(),
+            huge.capacity(),
             FRAME_POOL_BUFFER_BYTES_MAX + 1,
             "exact, not rounded"
         );
+        initialize_to(&mut huge, 10);
         drop(freeze(huge, 10));
         assert_eq!(pooled_bytes(), 0, "too large to keep");
         let count = FRAME_POOL_BYTES_MAX / FRAME_POOL_BUFFER_BYTES_MAX + 2;
         let buffers: Vec<Vec<u8>> = (0..count)
             .map(|_| take(FRAME_POOL_BUFFER_BYTES_MAX))
             .collect();
-        for buffer in buffers {
+        for mut buffer in buffers {
+            initialize_to(&mut buffer, 1);
             drop(freeze(buffer, 1));
         }
         assert!(pooled_bytes() <= FRAME_POOL_BYTES_MAX);
@@ -156,7 +180,9 @@ mod tests {
 
     #[test]
     fn a_frame_dropped_on_another_thread_goes_to_that_threads_pool() {
-        let frame = freeze(take(100_000), 100_000);
+        let mut buffer = take(100_000);
+        initialize_to(&mut buffer, 100_000);
+        let frame = freeze(buffer, 100_000);
         let pooled_there = std::thread::spawn(move || {
             drop(frame);
             pooled_bytes()

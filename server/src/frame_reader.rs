@@ -10,7 +10,9 @@
 //! costs less than a fresh allocation each; several pipelined ones may
 //! arrive in one read. A large frame (a produce request) is read into a
 //! buffer from `frame_buffer`'s pool, exactly up to its end, so its bytes
-//! are copied once, by the socket read, and the buffer is reused.
+//! are copied once, by the socket read, and the buffer is reused. The
+//! buffer is initialized at most `LARGE_FRAME_STEP_BYTES` ahead of what
+//! has arrived: an announced size commits no memory by itself.
 //!
 //! Cancel-safe: bytes read stay in the reader when a `next` is dropped, so
 //! a connection can wait for the next request and for an earlier answer at
@@ -27,6 +29,10 @@ use crate::limits::READ_CHUNK_BYTES;
 
 /// Frames above this size are read into a pooled buffer of their own.
 const SMALL_FRAME_BYTES_MAX: usize = 16 * 1024;
+
+/// How far ahead of the bytes received a large frame's buffer is made
+/// ready for the socket to write into.
+const LARGE_FRAME_STEP_BYTES: usize = 1024 * 1024;
 
 /// The size prefix of a frame.
 const SIZE_BYTES: usize = 4;
@@ -80,7 +86,9 @@ impl FrameReader {
                     let large = self.large.take().expect("checked above");
                     return Ok(Some(frame_buffer::freeze(large.buffer, large.size)));
                 }
-                let range = large.filled..large.size;
+                let ready = (large.filled + LARGE_FRAME_STEP_BYTES).min(large.size);
+                frame_buffer::initialize_to(&mut large.buffer, ready);
+                let range = large.filled..large.buffer.len().min(large.size);
                 let count = read_into(stream, &mut large.buffer[range]).await?;
                 if count == 0 {
                     return Err(FrameError::EndInsideFrame);
@@ -131,6 +139,7 @@ impl FrameReader {
         if size > SMALL_FRAME_BYTES_MAX {
             let filled = body.len().min(size);
             let mut buffer = frame_buffer::take(size);
+            frame_buffer::initialize_to(&mut buffer, filled);
             buffer[..filled].copy_from_slice(&body[..filled]);
             self.consume(SIZE_BYTES + filled);
             self.large = Some(Large {
@@ -262,6 +271,49 @@ mod tests {
                 assert_eq!(got[..], frame(size, index as u8)[4..], "frame {index}");
             }
         }
+    }
+
+    /// A stream that hands out its bytes, then has nothing more for now.
+    struct Stalls(Vec<u8>);
+
+    impl AsyncRead for Stalls {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buffer: &mut [u8],
+        ) -> Poll<std::io::Result<usize>> {
+            if self.0.is_empty() {
+                return Poll::Pending;
+            }
+            let count = buffer.len().min(self.0.len());
+            buffer[..count].copy_from_slice(&self.0[..count]);
+            self.0.drain(..count);
+            Poll::Ready(Ok(count))
+        }
+    }
+
+    /// A client that announces a 100 MB frame and sends 200 KB of it makes
+    /// the broker reserve the size, but commit only what arrived plus one
+    /// step.
+    #[test]
+    fn an_announced_size_commits_only_what_arrives() {
+        let size = 100_000_000usize;
+        let mut bytes = (size as i32).to_be_bytes().to_vec();
+        bytes.extend(std::iter::repeat_n(7u8, 200_000));
+        let mut stream = Stalls(bytes);
+        let mut reader = FrameReader::new(size);
+        let pending = futures_lite::future::block_on(futures_lite::future::poll_once(
+            reader.next(&mut stream),
+        ));
+        assert!(pending.is_none(), "the frame is not complete");
+        let large = reader.large.as_ref().expect("a large frame in progress");
+        assert_eq!(large.filled, 200_000);
+        assert!(large.buffer.capacity() >= size);
+        assert!(
+            large.buffer.len() <= 200_000 + LARGE_FRAME_STEP_BYTES,
+            "initialized {} bytes",
+            large.buffer.len()
+        );
     }
 
     #[test]
