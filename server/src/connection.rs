@@ -106,13 +106,9 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, stop: Arc<AtomicBool
             Ok(Some(frame)) => frame,
             // The input ended (the client half-closed, or the shard is
             // stopping and shut the read side): answer what was started.
-            Ok(None) => {
+            Ok(None) | Err(FrameError::EndInsideFrame) => {
                 let _ = finish(&mut stream, &mut in_flight).await;
                 break Err(Ended::Quietly("input ended".into()));
-            }
-            Err(FrameError::EndInsideFrame) => {
-                let _ = finish(&mut stream, &mut in_flight).await;
-                break Err(Ended::Quietly("input ended inside a frame".into()));
             }
             Err(FrameError::SizeOutOfBounds(size)) => {
                 break Err(Ended::Closed(format!("request size {size} out of bounds")))
@@ -200,17 +196,43 @@ async fn write_parts(stream: &mut TcpStream, parts: Vec<Part>) -> std::io::Resul
     stream.flush().await
 }
 
-/// Runs `send` at a lower CPU priority than the shards (nice
-/// `SENDFILE_NICE`) and restores the thread's priority after: when the cores
-/// are busy, a catch-up reader gets the CPU the shards leave instead of
-/// delaying their answers to producers, while the other work of the
-/// blocking pool (file creation, directory syncs) keeps normal priority.
+/// Runs `send` at a lower CPU priority than the shards (`SENDFILE_NICE`
+/// above the nice value the thread started with) and restores that value
+/// after: when the cores are busy, a catch-up reader gets the CPU the
+/// shards leave instead of delaying their answers to producers, while the
+/// other work of the blocking pool (file creation, directory syncs) keeps
+/// the shards' priority. Where raising a priority back is not allowed (no
+/// CAP_SYS_NICE) the thread stays lowered, never lower.
 fn at_low_priority<R>(send: impl FnOnce() -> R) -> R {
+    thread_local! {
+        static STARTING_NICE: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
+    }
     let thread = nix::unistd::gettid().as_raw() as nix::libc::id_t;
-    set_nice(thread, SENDFILE_NICE);
+    let Some(base) = STARTING_NICE.with(|cell| {
+        cell.get().or_else(|| {
+            let nice = current_nice(thread)?;
+            cell.set(Some(nice));
+            Some(nice)
+        })
+    }) else {
+        return send();
+    };
+    set_nice(thread, (base + SENDFILE_NICE).min(NICE_LOWEST));
     let result = send();
-    set_nice(thread, 0);
+    set_nice(thread, base);
     result
+}
+
+/// The lowest priority a nice value can give.
+const NICE_LOWEST: i32 = 19;
+
+/// A thread's nice value, if it can be read.
+fn current_nice(thread: nix::libc::id_t) -> Option<i32> {
+    // getpriority may return -1 as a value: errno tells an error apart.
+    nix::errno::Errno::clear();
+    // SAFETY: getpriority has no memory effects.
+    let nice = unsafe { nix::libc::getpriority(nix::libc::PRIO_PROCESS, thread) };
+    (nice != -1 || nix::errno::Errno::last_raw() == 0).then_some(nice)
 }
 
 fn set_nice(thread: nix::libc::id_t, nice: i32) {
@@ -331,6 +353,26 @@ mod tests {
             assert_eq!(received.len(), len, "range {position}+{len}");
             assert!(received == contents[position..position + len]);
         }
+    }
+
+    /// The send runs SENDFILE_NICE below the thread's own priority, and the
+    /// thread gets its own priority back after, however often it sends.
+    #[test]
+    fn sending_lowers_the_priority_only_while_it_sends() {
+        std::thread::spawn(|| {
+            let thread = nix::unistd::gettid().as_raw() as nix::libc::id_t;
+            // A broker started under `nice`: its threads are not at 0.
+            set_nice(thread, 3);
+            let before = current_nice(thread).unwrap();
+            assert_eq!(before, 3);
+            for _ in 0..3 {
+                let during = at_low_priority(|| current_nice(thread).unwrap());
+                assert_eq!(during, (before + SENDFILE_NICE).min(NICE_LOWEST));
+                assert_eq!(current_nice(thread).unwrap(), before, "restored");
+            }
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

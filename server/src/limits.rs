@@ -19,7 +19,8 @@ pub const FRAME_POOL_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// own, freed when the request is done.
 pub const FRAME_POOL_BUFFER_BYTES_MAX: usize = 8 * 1024 * 1024;
 
-/// The nice value of threads that send segment files (shards run at 0).
+/// How much lower than the shards' a thread sending segment files runs
+/// (nice values: the shards' plus this).
 pub const SENDFILE_NICE: i32 = 10;
 
 /// Bytes of a segment file a sending thread reads ahead of what it sends
