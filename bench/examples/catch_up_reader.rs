@@ -179,7 +179,7 @@ impl Reader {
     fn new(stream: BufReader<TcpStream>) -> Reader {
         Reader {
             stream,
-            remaining: 4,
+            remaining: 0,
             scratch: vec![0u8; RECEIVE_BUFFER_BYTES],
         }
     }

@@ -442,7 +442,8 @@ pub async fn create_dir_all(dir: &Path) -> IoResult<()> {
 /// the kernel's readahead off (`POSIX_FADV_RANDOM`). Readahead on a cold
 /// catch-up read issues requests of up to `read_ahead_kb` (4 MiB here),
 /// several at once; the disk serves them before the small direct writes
-/// queued behind them, and produce latency rose from ~2 to ~80 ms (p99).
+/// queued behind them (device time p99 79 ms), and produce p99 rose to
+/// ~100 ms.
 /// The reader reads ahead itself, in bounded windows (see the server's
 /// `connection::send_file`).
 pub async fn open_plain(path: &Path) -> IoResult<std::fs::File> {
