@@ -187,12 +187,14 @@ async fn read_into<S: AsyncRead + Unpin>(
 mod tests {
     use super::*;
 
-    /// A stream that hands out its bytes in the given read sizes.
+    /// A stream that hands out its bytes in the given read sizes; at their
+    /// end it closes, or with `stall` has nothing more for now.
     struct Trickle {
         bytes: Vec<u8>,
         position: usize,
         steps: Vec<usize>,
         step: usize,
+        stall: bool,
     }
 
     impl AsyncRead for Trickle {
@@ -201,6 +203,9 @@ mod tests {
             _: &mut std::task::Context<'_>,
             buffer: &mut [u8],
         ) -> Poll<std::io::Result<usize>> {
+            if self.stall && self.position == self.bytes.len() {
+                return Poll::Pending;
+            }
             let step = self.steps[self.step % self.steps.len()];
             self.step += 1;
             let count = step.min(buffer.len()).min(self.bytes.len() - self.position);
@@ -223,6 +228,7 @@ mod tests {
             position: 0,
             steps,
             step: 0,
+            stall: false,
         };
         let mut reader = FrameReader::new(10 << 20);
         let mut frames = Vec::new();
@@ -273,25 +279,6 @@ mod tests {
         }
     }
 
-    /// A stream that hands out its bytes, then has nothing more for now.
-    struct Stalls(Vec<u8>);
-
-    impl AsyncRead for Stalls {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            buffer: &mut [u8],
-        ) -> Poll<std::io::Result<usize>> {
-            if self.0.is_empty() {
-                return Poll::Pending;
-            }
-            let count = buffer.len().min(self.0.len());
-            buffer[..count].copy_from_slice(&self.0[..count]);
-            self.0.drain(..count);
-            Poll::Ready(Ok(count))
-        }
-    }
-
     /// A client that announces a 100 MB frame and sends 200 KB of it makes
     /// the broker reserve the size, but commit only what arrived plus one
     /// step.
@@ -300,7 +287,13 @@ mod tests {
         let size = 100_000_000usize;
         let mut bytes = (size as i32).to_be_bytes().to_vec();
         bytes.extend(std::iter::repeat_n(7u8, 200_000));
-        let mut stream = Stalls(bytes);
+        let mut stream = Trickle {
+            bytes,
+            position: 0,
+            steps: vec![usize::MAX],
+            step: 0,
+            stall: true,
+        };
         let mut reader = FrameReader::new(size);
         let pending = futures_lite::future::block_on(futures_lite::future::poll_once(
             reader.next(&mut stream),
