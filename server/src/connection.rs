@@ -4,49 +4,20 @@
 //! a helper thread, not the shard (KAFKA-7504).
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use futures_util::future::{select, Either};
 use glommio::net::TcpStream;
 
 use crate::api;
+use crate::api::reply::{Part, Reply};
 use crate::frame_reader::{FrameError, FrameReader};
 use crate::limits::{IN_FLIGHT_MAX, READ_AHEAD_WINDOW_BYTES, SENDFILE_NICE};
 use crate::shard::Shard;
-
-/// A piece of a response.
-pub enum Part {
-    Bytes(Bytes),
-    /// A range of a segment file, sent with sendfile.
-    File {
-        fd: Arc<OwnedFd>,
-        position: u64,
-        len: u64,
-    },
-}
-
-/// What a request gets back.
-pub enum Reply {
-    /// acks=0 produce: nothing is sent.
-    Nothing,
-    /// The whole response frame, size prefix included.
-    Frame(Bytes),
-    /// A response assembled from parts (size prefix in the first).
-    Parts(Vec<Part>),
-    /// Malformed or unsupported: close the connection, as Kafka does.
-    Close(String),
-    /// The request took its place in order (a produce appended in memory);
-    /// its answer comes when this completes. Later requests may be read and
-    /// started meanwhile; answers still go out in request order.
-    Later(Pin<Box<dyn Future<Output = Reply>>>),
-}
 
 /// Lists the connection on its shard while it is open (graceful shutdown).
 /// Dropped before the stream, so the socket is open while listed.

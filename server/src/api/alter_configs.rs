@@ -10,8 +10,8 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
 use super::config_resource::{self, Alteration};
+use super::reply::Reply;
 use super::{encode, Preamble};
-use crate::connection::Reply;
 use crate::error_code;
 use crate::shard::Shard;
 use crate::topic_config::ConfigChange;

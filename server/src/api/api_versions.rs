@@ -4,8 +4,8 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::ResponseError;
 
+use super::reply::Reply;
 use super::{encode, encode_with_header_version, versions, Preamble};
-use crate::connection::Reply;
 
 fn response(error_code: i16) -> ApiVersionsResponse {
     let api_keys = versions::SUPPORTED

@@ -15,8 +15,8 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{BrokerId, CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::ResponseError;
 
+use super::reply::Reply;
 use super::{encode, Preamble};
-use crate::connection::Reply;
 use crate::controller::{self, AdminResult, PartitionGrowth};
 use crate::error_code;
 use crate::shard::Shard;

@@ -7,8 +7,8 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::reply::Reply;
 use super::{encode, Preamble};
-use crate::connection::Reply;
 use crate::controller::{self, NewTopic};
 use crate::shard::Shard;
 

@@ -8,8 +8,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::metadata::CLUSTER_ID;
+use super::reply::Reply;
 use super::{encode, Preamble};
-use crate::connection::Reply;
 use crate::error_code;
 use crate::shard::Shard;
 

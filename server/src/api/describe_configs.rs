@@ -14,9 +14,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::config_resource::{self, Resource};
+use super::reply::Reply;
 use super::{encode, Preamble};
 use crate::config::{BrokerConfig, Kind};
-use crate::connection::Reply;
 use crate::error_code;
 use crate::shard::Shard;
 use crate::topic_config::{self, ConfigError, ConfigSource, ConfigType};

@@ -16,8 +16,8 @@ use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, 
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::reply::Reply;
 use super::{encode, Preamble};
-use crate::connection::Reply;
 use crate::error_code;
 use crate::shard::Shard;
 

@@ -22,8 +22,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::ResponseError;
 
+use super::reply::{Part, Reply};
 use super::Preamble;
-use crate::connection::{Part, Reply};
 use crate::error_code;
 use crate::shard::{self, Shard};
 

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::ResponseError;
 
+use super::reply::Reply;
 use super::{encode, Preamble};
-use crate::connection::Reply;
 use crate::controller;
 use crate::shard::Shard;
 

@@ -12,8 +12,8 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::ResponseError;
 
 use super::group_common::{str_bytes, CLIENT_HOST_UNKNOWN};
+use super::reply::Reply;
 use super::{encode, Preamble};
-use crate::connection::Reply;
 use crate::error_code;
 use crate::group::limits::{
     MEMBER_METADATA_BYTES_MAX, NAME_BYTES_MAX, SESSION_TIMEOUT_MAX_MS, SESSION_TIMEOUT_MIN_MS,

@@ -11,8 +11,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::reply::Reply;
 use super::{encode, Preamble};
-use crate::connection::Reply;
 use crate::controller::{self, NewTopic};
 use crate::shard::Shard;
 

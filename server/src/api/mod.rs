@@ -29,6 +29,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+pub mod reply;
 mod sync_group;
 pub mod versions;
 
@@ -38,8 +39,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use crate::connection::Reply;
 use crate::shard::Shard;
+use reply::Reply;
 
 /// The fixed start of every request: api key, api version, correlation id.
 #[derive(Debug, Clone, Copy)]

@@ -12,8 +12,8 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse,
 use kafka_protocol::ResponseError;
 
 use super::group_common::str_bytes;
+use super::reply::Reply;
 use super::{encode, Preamble};
-use crate::connection::Reply;
 use crate::error_code;
 use crate::group::{self, FetchedOffset};
 use crate::shard::Shard;
