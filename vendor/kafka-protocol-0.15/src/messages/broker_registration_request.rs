@@ -180,7 +180,7 @@ impl Encodable for BrokerRegistrationRequest {
             types::Boolean.encode(buf, &self.is_migrating_zk_broker)?;
         } else {
             if self.is_migrating_zk_broker {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: BrokerRegistrationRequest.is_migrating_zk_broker at version {version}");
             }
         }
         if version >= 2 {
@@ -215,7 +215,7 @@ impl Encodable for BrokerRegistrationRequest {
             total_size += types::Boolean.compute_size(&self.is_migrating_zk_broker)?;
         } else {
             if self.is_migrating_zk_broker {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: BrokerRegistrationRequest.is_migrating_zk_broker at version {version}");
             }
         }
         if version >= 2 {

@@ -152,7 +152,7 @@ impl Encodable for AclCreation {
             types::Int8.encode(buf, &self.resource_pattern_type)?;
         } else {
             if self.resource_pattern_type != 3 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: AclCreation.resource_pattern_type at version {version}");
             }
         }
         if version >= 2 {
@@ -193,7 +193,7 @@ impl Encodable for AclCreation {
             total_size += types::Int8.compute_size(&self.resource_pattern_type)?;
         } else {
             if self.resource_pattern_type != 3 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: AclCreation.resource_pattern_type at version {version}");
             }
         }
         if version >= 2 {

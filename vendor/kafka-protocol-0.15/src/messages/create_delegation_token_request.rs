@@ -265,7 +265,7 @@ impl Encodable for CreateDelegationTokenRequest {
                 .map(|x| x.is_empty())
                 .unwrap_or_default()
             {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: CreateDelegationTokenRequest.owner_principal_type at version {version}");
             }
         }
         if version >= 3 {
@@ -277,7 +277,7 @@ impl Encodable for CreateDelegationTokenRequest {
                 .map(|x| x.is_empty())
                 .unwrap_or_default()
             {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: CreateDelegationTokenRequest.owner_principal_name at version {version}");
             }
         }
         if version >= 2 {
@@ -311,7 +311,7 @@ impl Encodable for CreateDelegationTokenRequest {
                 .map(|x| x.is_empty())
                 .unwrap_or_default()
             {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: CreateDelegationTokenRequest.owner_principal_type at version {version}");
             }
         }
         if version >= 3 {
@@ -323,7 +323,7 @@ impl Encodable for CreateDelegationTokenRequest {
                 .map(|x| x.is_empty())
                 .unwrap_or_default()
             {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: CreateDelegationTokenRequest.owner_principal_name at version {version}");
             }
         }
         if version >= 2 {

@@ -624,7 +624,7 @@ impl Encodable for CreateTopicsRequest {
             types::Boolean.encode(buf, &self.validate_only)?;
         } else {
             if self.validate_only {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: CreateTopicsRequest.validate_only at version {version}");
             }
         }
         if version >= 5 {
@@ -654,7 +654,7 @@ impl Encodable for CreateTopicsRequest {
             total_size += types::Boolean.compute_size(&self.validate_only)?;
         } else {
             if self.validate_only {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: CreateTopicsRequest.validate_only at version {version}");
             }
         }
         if version >= 5 {

@@ -363,7 +363,7 @@ impl Encodable for DeleteAclsMatchingAcl {
             types::Int8.encode(buf, &self.pattern_type)?;
         } else {
             if self.pattern_type != 3 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DeleteAclsMatchingAcl.pattern_type at version {version}");
             }
         }
         if version >= 2 {
@@ -410,7 +410,7 @@ impl Encodable for DeleteAclsMatchingAcl {
             total_size += types::Int8.compute_size(&self.pattern_type)?;
         } else {
             if self.pattern_type != 3 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DeleteAclsMatchingAcl.pattern_type at version {version}");
             }
         }
         if version >= 2 {

@@ -152,7 +152,7 @@ impl Encodable for DescribeAclsRequest {
             types::Int8.encode(buf, &self.pattern_type_filter)?;
         } else {
             if self.pattern_type_filter != 3 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeAclsRequest.pattern_type_filter at version {version}");
             }
         }
         if version >= 2 {
@@ -193,7 +193,7 @@ impl Encodable for DescribeAclsRequest {
             total_size += types::Int8.compute_size(&self.pattern_type_filter)?;
         } else {
             if self.pattern_type_filter != 3 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeAclsRequest.pattern_type_filter at version {version}");
             }
         }
         if version >= 2 {

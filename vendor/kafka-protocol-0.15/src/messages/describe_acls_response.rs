@@ -304,7 +304,7 @@ impl Encodable for DescribeAclsResource {
             types::Int8.encode(buf, &self.pattern_type)?;
         } else {
             if self.pattern_type != 3 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeAclsResource.pattern_type at version {version}");
             }
         }
         if version >= 2 {
@@ -338,7 +338,7 @@ impl Encodable for DescribeAclsResource {
             total_size += types::Int8.compute_size(&self.pattern_type)?;
         } else {
             if self.pattern_type != 3 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeAclsResource.pattern_type at version {version}");
             }
         }
         if version >= 2 {

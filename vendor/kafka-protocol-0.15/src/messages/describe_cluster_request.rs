@@ -77,7 +77,7 @@ impl Encodable for DescribeClusterRequest {
             types::Int8.encode(buf, &self.endpoint_type)?;
         } else {
             if self.endpoint_type != 1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeClusterRequest.endpoint_type at version {version}");
             }
         }
         let num_tagged_fields = self.unknown_tagged_fields.len();
@@ -99,7 +99,7 @@ impl Encodable for DescribeClusterRequest {
             total_size += types::Int8.compute_size(&self.endpoint_type)?;
         } else {
             if self.endpoint_type != 1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeClusterRequest.endpoint_type at version {version}");
             }
         }
         let num_tagged_fields = self.unknown_tagged_fields.len();

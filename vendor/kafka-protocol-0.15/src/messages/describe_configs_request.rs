@@ -95,14 +95,14 @@ impl Encodable for DescribeConfigsRequest {
             types::Boolean.encode(buf, &self.include_synonyms)?;
         } else {
             if self.include_synonyms {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsRequest.include_synonyms at version {version}");
             }
         }
         if version >= 3 {
             types::Boolean.encode(buf, &self.include_documentation)?;
         } else {
             if self.include_documentation {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsRequest.include_documentation at version {version}");
             }
         }
         if version >= 4 {
@@ -131,14 +131,14 @@ impl Encodable for DescribeConfigsRequest {
             total_size += types::Boolean.compute_size(&self.include_synonyms)?;
         } else {
             if self.include_synonyms {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsRequest.include_synonyms at version {version}");
             }
         }
         if version >= 3 {
             total_size += types::Boolean.compute_size(&self.include_documentation)?;
         } else {
             if self.include_documentation {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsRequest.include_documentation at version {version}");
             }
         }
         if version >= 4 {

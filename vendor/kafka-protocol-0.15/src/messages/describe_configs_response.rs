@@ -185,7 +185,7 @@ impl Encodable for DescribeConfigsResourceResult {
             types::Boolean.encode(buf, &self.is_default)?;
         } else {
             if self.is_default {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsResourceResult.is_default at version {version}");
             }
         }
         if version >= 1 {
@@ -240,7 +240,7 @@ impl Encodable for DescribeConfigsResourceResult {
             total_size += types::Boolean.compute_size(&self.is_default)?;
         } else {
             if self.is_default {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsResourceResult.is_default at version {version}");
             }
         }
         if version >= 1 {
@@ -828,7 +828,7 @@ impl Encodable for DescribeConfigsSynonym {
             }
         } else {
             if !self.name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsSynonym.name at version {version}");
             }
         }
         if version >= 1 {
@@ -844,14 +844,14 @@ impl Encodable for DescribeConfigsSynonym {
                 .map(|x| x.is_empty())
                 .unwrap_or_default()
             {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsSynonym.value at version {version}");
             }
         }
         if version >= 1 {
             types::Int8.encode(buf, &self.source)?;
         } else {
             if self.source != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsSynonym.source at version {version}");
             }
         }
         if version >= 4 {
@@ -878,7 +878,7 @@ impl Encodable for DescribeConfigsSynonym {
             }
         } else {
             if !self.name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsSynonym.name at version {version}");
             }
         }
         if version >= 1 {
@@ -894,14 +894,14 @@ impl Encodable for DescribeConfigsSynonym {
                 .map(|x| x.is_empty())
                 .unwrap_or_default()
             {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsSynonym.value at version {version}");
             }
         }
         if version >= 1 {
             total_size += types::Int8.compute_size(&self.source)?;
         } else {
             if self.source != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsSynonym.source at version {version}");
             }
         }
         if version >= 4 {

@@ -178,7 +178,7 @@ impl Encodable for JoinGroupRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: JoinGroupRequest.group_instance_id at version {version}");
             }
         }
         if version >= 6 {
@@ -232,7 +232,7 @@ impl Encodable for JoinGroupRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: JoinGroupRequest.group_instance_id at version {version}");
             }
         }
         if version >= 6 {

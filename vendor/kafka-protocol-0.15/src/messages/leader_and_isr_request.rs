@@ -414,7 +414,7 @@ impl Encodable for LeaderAndIsrPartitionState {
             types::Int8.encode(buf, &self.leader_recovery_state)?;
         } else {
             if self.leader_recovery_state != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrPartitionState.leader_recovery_state at version {version}");
             }
         }
         if version >= 4 {
@@ -474,7 +474,7 @@ impl Encodable for LeaderAndIsrPartitionState {
             total_size += types::Int8.compute_size(&self.leader_recovery_state)?;
         } else {
             if self.leader_recovery_state != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrPartitionState.leader_recovery_state at version {version}");
             }
         }
         if version >= 4 {
@@ -747,7 +747,7 @@ impl Encodable for LeaderAndIsrRequest {
             types::Boolean.encode(buf, &self.is_k_raft_controller)?;
         } else {
             if self.is_k_raft_controller {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrRequest.is_k_raft_controller at version {version}");
             }
         }
         types::Int32.encode(buf, &self.controller_epoch)?;
@@ -758,7 +758,7 @@ impl Encodable for LeaderAndIsrRequest {
             types::Int8.encode(buf, &self._type)?;
         } else {
             if self._type != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrRequest._type at version {version}");
             }
         }
         if version <= 1 {
@@ -766,7 +766,7 @@ impl Encodable for LeaderAndIsrRequest {
                 .encode(buf, &self.ungrouped_partition_states)?;
         } else {
             if !self.ungrouped_partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrRequest.ungrouped_partition_states at version {version}");
             }
         }
         if version >= 2 {
@@ -777,7 +777,7 @@ impl Encodable for LeaderAndIsrRequest {
             }
         } else {
             if !self.topic_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrRequest.topic_states at version {version}");
             }
         }
         if version >= 4 {
@@ -806,7 +806,7 @@ impl Encodable for LeaderAndIsrRequest {
             total_size += types::Boolean.compute_size(&self.is_k_raft_controller)?;
         } else {
             if self.is_k_raft_controller {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrRequest.is_k_raft_controller at version {version}");
             }
         }
         total_size += types::Int32.compute_size(&self.controller_epoch)?;
@@ -817,7 +817,7 @@ impl Encodable for LeaderAndIsrRequest {
             total_size += types::Int8.compute_size(&self._type)?;
         } else {
             if self._type != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrRequest._type at version {version}");
             }
         }
         if version <= 1 {
@@ -825,7 +825,7 @@ impl Encodable for LeaderAndIsrRequest {
                 .compute_size(&self.ungrouped_partition_states)?;
         } else {
             if !self.ungrouped_partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrRequest.ungrouped_partition_states at version {version}");
             }
         }
         if version >= 2 {
@@ -838,7 +838,7 @@ impl Encodable for LeaderAndIsrRequest {
             }
         } else {
             if !self.topic_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrRequest.topic_states at version {version}");
             }
         }
         if version >= 4 {
@@ -1028,7 +1028,7 @@ impl Encodable for LeaderAndIsrTopicState {
             }
         } else {
             if !self.topic_name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrTopicState.topic_name at version {version}");
             }
         }
         if version >= 5 {
@@ -1043,7 +1043,7 @@ impl Encodable for LeaderAndIsrTopicState {
             }
         } else {
             if !self.partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrTopicState.partition_states at version {version}");
             }
         }
         if version >= 4 {
@@ -1070,7 +1070,7 @@ impl Encodable for LeaderAndIsrTopicState {
             }
         } else {
             if !self.topic_name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrTopicState.topic_name at version {version}");
             }
         }
         if version >= 5 {
@@ -1086,7 +1086,7 @@ impl Encodable for LeaderAndIsrTopicState {
             }
         } else {
             if !self.partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrTopicState.partition_states at version {version}");
             }
         }
         if version >= 4 {

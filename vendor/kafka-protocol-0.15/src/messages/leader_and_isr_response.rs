@@ -267,14 +267,14 @@ impl Encodable for LeaderAndIsrResponse {
             }
         } else {
             if !self.partition_errors.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrResponse.partition_errors at version {version}");
             }
         }
         if version >= 5 {
             types::CompactArray(types::Struct { version }).encode(buf, &self.topics)?;
         } else {
             if !self.topics.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrResponse.topics at version {version}");
             }
         }
         if version >= 4 {
@@ -304,7 +304,7 @@ impl Encodable for LeaderAndIsrResponse {
             }
         } else {
             if !self.partition_errors.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrResponse.partition_errors at version {version}");
             }
         }
         if version >= 5 {
@@ -312,7 +312,7 @@ impl Encodable for LeaderAndIsrResponse {
                 types::CompactArray(types::Struct { version }).compute_size(&self.topics)?;
         } else {
             if !self.topics.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrResponse.topics at version {version}");
             }
         }
         if version >= 4 {
@@ -446,14 +446,14 @@ impl Encodable for LeaderAndIsrTopicError {
             types::Uuid.encode(buf, &self.topic_id)?;
         } else {
             if &self.topic_id != &Uuid::nil() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrTopicError.topic_id at version {version}");
             }
         }
         if version >= 5 {
             types::CompactArray(types::Struct { version }).encode(buf, &self.partition_errors)?;
         } else {
             if !self.partition_errors.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrTopicError.partition_errors at version {version}");
             }
         }
         if version >= 4 {
@@ -476,7 +476,7 @@ impl Encodable for LeaderAndIsrTopicError {
             total_size += types::Uuid.compute_size(&self.topic_id)?;
         } else {
             if &self.topic_id != &Uuid::nil() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrTopicError.topic_id at version {version}");
             }
         }
         if version >= 5 {
@@ -484,7 +484,7 @@ impl Encodable for LeaderAndIsrTopicError {
                 .compute_size(&self.partition_errors)?;
         } else {
             if !self.partition_errors.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaderAndIsrTopicError.partition_errors at version {version}");
             }
         }
         if version >= 4 {

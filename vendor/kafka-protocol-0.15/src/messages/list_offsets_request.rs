@@ -109,7 +109,7 @@ impl Encodable for ListOffsetsPartition {
             types::Int32.encode(buf, &self.max_num_offsets)?;
         } else {
             if self.max_num_offsets != 1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ListOffsetsPartition.max_num_offsets at version {version}");
             }
         }
         if version >= 6 {
@@ -137,7 +137,7 @@ impl Encodable for ListOffsetsPartition {
             total_size += types::Int32.compute_size(&self.max_num_offsets)?;
         } else {
             if self.max_num_offsets != 1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ListOffsetsPartition.max_num_offsets at version {version}");
             }
         }
         if version >= 6 {
@@ -285,7 +285,7 @@ impl Encodable for ListOffsetsRequest {
             types::Int8.encode(buf, &self.isolation_level)?;
         } else {
             if self.isolation_level != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ListOffsetsRequest.isolation_level at version {version}");
             }
         }
         if version >= 6 {
@@ -314,7 +314,7 @@ impl Encodable for ListOffsetsRequest {
             total_size += types::Int8.compute_size(&self.isolation_level)?;
         } else {
             if self.isolation_level != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ListOffsetsRequest.isolation_level at version {version}");
             }
         }
         if version >= 6 {

@@ -92,7 +92,7 @@ impl Encodable for ListTransactionsRequest {
             types::Int64.encode(buf, &self.duration_filter)?;
         } else {
             if self.duration_filter != -1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ListTransactionsRequest.duration_filter at version {version}");
             }
         }
         let num_tagged_fields = self.unknown_tagged_fields.len();
@@ -116,7 +116,7 @@ impl Encodable for ListTransactionsRequest {
             total_size += types::Int64.compute_size(&self.duration_filter)?;
         } else {
             if self.duration_filter != -1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ListTransactionsRequest.duration_filter at version {version}");
             }
         }
         let num_tagged_fields = self.unknown_tagged_fields.len();

@@ -151,7 +151,7 @@ impl Encodable for OffsetCommitRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: OffsetCommitRequest.group_instance_id at version {version}");
             }
         }
         if version >= 2 && version <= 4 {
@@ -201,7 +201,7 @@ impl Encodable for OffsetCommitRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: OffsetCommitRequest.group_instance_id at version {version}");
             }
         }
         if version >= 2 && version <= 4 {
@@ -420,7 +420,7 @@ impl Encodable for OffsetCommitRequestPartition {
             types::Int64.encode(buf, &self.commit_timestamp)?;
         } else {
             if self.commit_timestamp != -1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: OffsetCommitRequestPartition.commit_timestamp at version {version}");
             }
         }
         if version >= 8 {
@@ -453,7 +453,7 @@ impl Encodable for OffsetCommitRequestPartition {
             total_size += types::Int64.compute_size(&self.commit_timestamp)?;
         } else {
             if self.commit_timestamp != -1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: OffsetCommitRequestPartition.commit_timestamp at version {version}");
             }
         }
         if version >= 8 {

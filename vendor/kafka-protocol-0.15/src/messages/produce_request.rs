@@ -252,7 +252,7 @@ impl Encodable for ProduceRequest {
             }
         } else {
             if !self.transactional_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ProduceRequest.transactional_id at version {version}");
             }
         }
         types::Int16.encode(buf, &self.acks)?;
@@ -286,7 +286,7 @@ impl Encodable for ProduceRequest {
             }
         } else {
             if !self.transactional_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ProduceRequest.transactional_id at version {version}");
             }
         }
         total_size += types::Int16.compute_size(&self.acks)?;

@@ -90,21 +90,21 @@ impl Encodable for StopReplicaPartitionState {
             types::Int32.encode(buf, &self.partition_index)?;
         } else {
             if self.partition_index != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionState.partition_index at version {version}");
             }
         }
         if version >= 3 {
             types::Int32.encode(buf, &self.leader_epoch)?;
         } else {
             if self.leader_epoch != -1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionState.leader_epoch at version {version}");
             }
         }
         if version >= 3 {
             types::Boolean.encode(buf, &self.delete_partition)?;
         } else {
             if self.delete_partition {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionState.delete_partition at version {version}");
             }
         }
         if version >= 2 {
@@ -127,21 +127,21 @@ impl Encodable for StopReplicaPartitionState {
             total_size += types::Int32.compute_size(&self.partition_index)?;
         } else {
             if self.partition_index != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionState.partition_index at version {version}");
             }
         }
         if version >= 3 {
             total_size += types::Int32.compute_size(&self.leader_epoch)?;
         } else {
             if self.leader_epoch != -1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionState.leader_epoch at version {version}");
             }
         }
         if version >= 3 {
             total_size += types::Boolean.compute_size(&self.delete_partition)?;
         } else {
             if self.delete_partition {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionState.delete_partition at version {version}");
             }
         }
         if version >= 2 {
@@ -275,14 +275,14 @@ impl Encodable for StopReplicaPartitionV0 {
             types::String.encode(buf, &self.topic_name)?;
         } else {
             if !self.topic_name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionV0.topic_name at version {version}");
             }
         }
         if version == 0 {
             types::Int32.encode(buf, &self.partition_index)?;
         } else {
             if self.partition_index != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionV0.partition_index at version {version}");
             }
         }
         if version >= 2 {
@@ -305,14 +305,14 @@ impl Encodable for StopReplicaPartitionV0 {
             total_size += types::String.compute_size(&self.topic_name)?;
         } else {
             if !self.topic_name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionV0.topic_name at version {version}");
             }
         }
         if version == 0 {
             total_size += types::Int32.compute_size(&self.partition_index)?;
         } else {
             if self.partition_index != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaPartitionV0.partition_index at version {version}");
             }
         }
         if version >= 2 {
@@ -524,7 +524,7 @@ impl Encodable for StopReplicaRequest {
             types::Boolean.encode(buf, &self.is_k_raft_controller)?;
         } else {
             if self.is_k_raft_controller {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.is_k_raft_controller at version {version}");
             }
         }
         types::Int32.encode(buf, &self.controller_epoch)?;
@@ -535,14 +535,14 @@ impl Encodable for StopReplicaRequest {
             types::Boolean.encode(buf, &self.delete_partitions)?;
         } else {
             if self.delete_partitions {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.delete_partitions at version {version}");
             }
         }
         if version == 0 {
             types::Array(types::Struct { version }).encode(buf, &self.ungrouped_partitions)?;
         } else {
             if !self.ungrouped_partitions.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.ungrouped_partitions at version {version}");
             }
         }
         if version >= 1 && version <= 2 {
@@ -553,14 +553,14 @@ impl Encodable for StopReplicaRequest {
             }
         } else {
             if !self.topics.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.topics at version {version}");
             }
         }
         if version >= 3 {
             types::CompactArray(types::Struct { version }).encode(buf, &self.topic_states)?;
         } else {
             if !self.topic_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.topic_states at version {version}");
             }
         }
         if version >= 2 {
@@ -584,7 +584,7 @@ impl Encodable for StopReplicaRequest {
             total_size += types::Boolean.compute_size(&self.is_k_raft_controller)?;
         } else {
             if self.is_k_raft_controller {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.is_k_raft_controller at version {version}");
             }
         }
         total_size += types::Int32.compute_size(&self.controller_epoch)?;
@@ -595,7 +595,7 @@ impl Encodable for StopReplicaRequest {
             total_size += types::Boolean.compute_size(&self.delete_partitions)?;
         } else {
             if self.delete_partitions {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.delete_partitions at version {version}");
             }
         }
         if version == 0 {
@@ -603,7 +603,7 @@ impl Encodable for StopReplicaRequest {
                 types::Array(types::Struct { version }).compute_size(&self.ungrouped_partitions)?;
         } else {
             if !self.ungrouped_partitions.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.ungrouped_partitions at version {version}");
             }
         }
         if version >= 1 && version <= 2 {
@@ -615,7 +615,7 @@ impl Encodable for StopReplicaRequest {
             }
         } else {
             if !self.topics.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.topics at version {version}");
             }
         }
         if version >= 3 {
@@ -623,7 +623,7 @@ impl Encodable for StopReplicaRequest {
                 types::CompactArray(types::Struct { version }).compute_size(&self.topic_states)?;
         } else {
             if !self.topic_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaRequest.topic_states at version {version}");
             }
         }
         if version >= 2 {
@@ -788,14 +788,14 @@ impl Encodable for StopReplicaTopicState {
             types::CompactString.encode(buf, &self.topic_name)?;
         } else {
             if !self.topic_name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaTopicState.topic_name at version {version}");
             }
         }
         if version >= 3 {
             types::CompactArray(types::Struct { version }).encode(buf, &self.partition_states)?;
         } else {
             if !self.partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaTopicState.partition_states at version {version}");
             }
         }
         if version >= 2 {
@@ -818,7 +818,7 @@ impl Encodable for StopReplicaTopicState {
             total_size += types::CompactString.compute_size(&self.topic_name)?;
         } else {
             if !self.topic_name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaTopicState.topic_name at version {version}");
             }
         }
         if version >= 3 {
@@ -826,7 +826,7 @@ impl Encodable for StopReplicaTopicState {
                 .compute_size(&self.partition_states)?;
         } else {
             if !self.partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaTopicState.partition_states at version {version}");
             }
         }
         if version >= 2 {
@@ -957,7 +957,7 @@ impl Encodable for StopReplicaTopicV1 {
             }
         } else {
             if !self.name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaTopicV1.name at version {version}");
             }
         }
         if version >= 1 && version <= 2 {
@@ -968,7 +968,7 @@ impl Encodable for StopReplicaTopicV1 {
             }
         } else {
             if !self.partition_indexes.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaTopicV1.partition_indexes at version {version}");
             }
         }
         if version >= 2 {
@@ -995,7 +995,7 @@ impl Encodable for StopReplicaTopicV1 {
             }
         } else {
             if !self.name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaTopicV1.name at version {version}");
             }
         }
         if version >= 1 && version <= 2 {
@@ -1007,7 +1007,7 @@ impl Encodable for StopReplicaTopicV1 {
             }
         } else {
             if !self.partition_indexes.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: StopReplicaTopicV1.partition_indexes at version {version}");
             }
         }
         if version >= 2 {

@@ -161,7 +161,7 @@ impl Encodable for SyncGroupRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: SyncGroupRequest.group_instance_id at version {version}");
             }
         }
         if version >= 5 {
@@ -210,7 +210,7 @@ impl Encodable for SyncGroupRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: SyncGroupRequest.group_instance_id at version {version}");
             }
         }
         if version >= 5 {

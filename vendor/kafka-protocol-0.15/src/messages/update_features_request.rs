@@ -106,14 +106,14 @@ impl Encodable for FeatureUpdateKey {
             types::Boolean.encode(buf, &self.allow_downgrade)?;
         } else {
             if self.allow_downgrade {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: FeatureUpdateKey.allow_downgrade at version {version}");
             }
         }
         if version >= 1 {
             types::Int8.encode(buf, &self.upgrade_type)?;
         } else {
             if self.upgrade_type != 1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: FeatureUpdateKey.upgrade_type at version {version}");
             }
         }
         let num_tagged_fields = self.unknown_tagged_fields.len();
@@ -136,14 +136,14 @@ impl Encodable for FeatureUpdateKey {
             total_size += types::Boolean.compute_size(&self.allow_downgrade)?;
         } else {
             if self.allow_downgrade {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: FeatureUpdateKey.allow_downgrade at version {version}");
             }
         }
         if version >= 1 {
             total_size += types::Int8.compute_size(&self.upgrade_type)?;
         } else {
             if self.upgrade_type != 1 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: FeatureUpdateKey.upgrade_type at version {version}");
             }
         }
         let num_tagged_fields = self.unknown_tagged_fields.len();
@@ -288,7 +288,7 @@ impl Encodable for UpdateFeaturesRequest {
             types::Boolean.encode(buf, &self.validate_only)?;
         } else {
             if self.validate_only {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateFeaturesRequest.validate_only at version {version}");
             }
         }
         let num_tagged_fields = self.unknown_tagged_fields.len();
@@ -312,7 +312,7 @@ impl Encodable for UpdateFeaturesRequest {
             total_size += types::Boolean.compute_size(&self.validate_only)?;
         } else {
             if self.validate_only {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateFeaturesRequest.validate_only at version {version}");
             }
         }
         let num_tagged_fields = self.unknown_tagged_fields.len();

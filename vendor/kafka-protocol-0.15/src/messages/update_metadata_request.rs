@@ -351,7 +351,7 @@ impl Encodable for UpdateMetadataEndpoint {
             types::Int32.encode(buf, &self.port)?;
         } else {
             if self.port != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataEndpoint.port at version {version}");
             }
         }
         if version >= 1 {
@@ -362,7 +362,7 @@ impl Encodable for UpdateMetadataEndpoint {
             }
         } else {
             if !self.host.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataEndpoint.host at version {version}");
             }
         }
         if version >= 3 {
@@ -376,7 +376,7 @@ impl Encodable for UpdateMetadataEndpoint {
             types::Int16.encode(buf, &self.security_protocol)?;
         } else {
             if self.security_protocol != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataEndpoint.security_protocol at version {version}");
             }
         }
         if version >= 6 {
@@ -399,7 +399,7 @@ impl Encodable for UpdateMetadataEndpoint {
             total_size += types::Int32.compute_size(&self.port)?;
         } else {
             if self.port != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataEndpoint.port at version {version}");
             }
         }
         if version >= 1 {
@@ -410,7 +410,7 @@ impl Encodable for UpdateMetadataEndpoint {
             }
         } else {
             if !self.host.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataEndpoint.host at version {version}");
             }
         }
         if version >= 3 {
@@ -424,7 +424,7 @@ impl Encodable for UpdateMetadataEndpoint {
             total_size += types::Int16.compute_size(&self.security_protocol)?;
         } else {
             if self.security_protocol != 0 {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataEndpoint.security_protocol at version {version}");
             }
         }
         if version >= 6 {
@@ -979,7 +979,7 @@ impl Encodable for UpdateMetadataRequest {
             types::Boolean.encode(buf, &self.is_k_raft_controller)?;
         } else {
             if self.is_k_raft_controller {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataRequest.is_k_raft_controller at version {version}");
             }
         }
         types::Int32.encode(buf, &self.controller_epoch)?;
@@ -991,7 +991,7 @@ impl Encodable for UpdateMetadataRequest {
                 .encode(buf, &self.ungrouped_partition_states)?;
         } else {
             if !self.ungrouped_partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataRequest.ungrouped_partition_states at version {version}");
             }
         }
         if version >= 5 {
@@ -1002,7 +1002,7 @@ impl Encodable for UpdateMetadataRequest {
             }
         } else {
             if !self.topic_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataRequest.topic_states at version {version}");
             }
         }
         if version >= 6 {
@@ -1049,7 +1049,7 @@ impl Encodable for UpdateMetadataRequest {
             total_size += types::Boolean.compute_size(&self.is_k_raft_controller)?;
         } else {
             if self.is_k_raft_controller {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataRequest.is_k_raft_controller at version {version}");
             }
         }
         total_size += types::Int32.compute_size(&self.controller_epoch)?;
@@ -1061,7 +1061,7 @@ impl Encodable for UpdateMetadataRequest {
                 .compute_size(&self.ungrouped_partition_states)?;
         } else {
             if !self.ungrouped_partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataRequest.ungrouped_partition_states at version {version}");
             }
         }
         if version >= 5 {
@@ -1074,7 +1074,7 @@ impl Encodable for UpdateMetadataRequest {
             }
         } else {
             if !self.topic_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataRequest.topic_states at version {version}");
             }
         }
         if version >= 6 {
@@ -1289,7 +1289,7 @@ impl Encodable for UpdateMetadataTopicState {
             }
         } else {
             if !self.topic_name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataTopicState.topic_name at version {version}");
             }
         }
         if version >= 7 {
@@ -1304,7 +1304,7 @@ impl Encodable for UpdateMetadataTopicState {
             }
         } else {
             if !self.partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataTopicState.partition_states at version {version}");
             }
         }
         if version >= 6 {
@@ -1331,7 +1331,7 @@ impl Encodable for UpdateMetadataTopicState {
             }
         } else {
             if !self.topic_name.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataTopicState.topic_name at version {version}");
             }
         }
         if version >= 7 {
@@ -1347,7 +1347,7 @@ impl Encodable for UpdateMetadataTopicState {
             }
         } else {
             if !self.partition_states.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: UpdateMetadataTopicState.partition_states at version {version}");
             }
         }
         if version >= 6 {

@@ -195,7 +195,7 @@ impl Encodable for ConsumerGroupHeartbeatRequest {
             types::CompactString.encode(buf, &self.subscribed_topic_regex)?;
         } else {
             if !self.subscribed_topic_regex.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ConsumerGroupHeartbeatRequest.subscribed_topic_regex at version {version}");
             }
         }
         types::CompactString.encode(buf, &self.server_assignor)?;
@@ -226,7 +226,7 @@ impl Encodable for ConsumerGroupHeartbeatRequest {
             total_size += types::CompactString.compute_size(&self.subscribed_topic_regex)?;
         } else {
             if !self.subscribed_topic_regex.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: ConsumerGroupHeartbeatRequest.subscribed_topic_regex at version {version}");
             }
         }
         total_size += types::CompactString.compute_size(&self.server_assignor)?;

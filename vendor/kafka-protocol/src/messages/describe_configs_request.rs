@@ -96,7 +96,7 @@ impl Encodable for DescribeConfigsRequest {
             types::Boolean.encode(buf, &self.include_documentation)?;
         } else {
             if self.include_documentation {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsRequest.include_documentation at version {version}");
             }
         }
         if version >= 4 {
@@ -126,7 +126,7 @@ impl Encodable for DescribeConfigsRequest {
             total_size += types::Boolean.compute_size(&self.include_documentation)?;
         } else {
             if self.include_documentation {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: DescribeConfigsRequest.include_documentation at version {version}");
             }
         }
         if version >= 4 {

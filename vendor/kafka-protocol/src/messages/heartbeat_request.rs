@@ -119,7 +119,7 @@ impl Encodable for HeartbeatRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: HeartbeatRequest.group_instance_id at version {version}");
             }
         }
         if version >= 4 {
@@ -157,7 +157,7 @@ impl Encodable for HeartbeatRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: HeartbeatRequest.group_instance_id at version {version}");
             }
         }
         if version >= 4 {

@@ -192,7 +192,7 @@ impl Encodable for JoinGroupResponse {
             types::Boolean.encode(buf, &self.skip_assignment)?;
         } else {
             if self.skip_assignment {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: JoinGroupResponse.skip_assignment at version {version}");
             }
         }
         if version >= 6 {
@@ -243,7 +243,7 @@ impl Encodable for JoinGroupResponse {
             total_size += types::Boolean.compute_size(&self.skip_assignment)?;
         } else {
             if self.skip_assignment {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: JoinGroupResponse.skip_assignment at version {version}");
             }
         }
         if version >= 6 {

@@ -95,7 +95,7 @@ impl Encodable for LeaveGroupRequest {
             types::String.encode(buf, &self.member_id)?;
         } else {
             if !self.member_id.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaveGroupRequest.member_id at version {version}");
             }
         }
         if version >= 3 {
@@ -106,7 +106,7 @@ impl Encodable for LeaveGroupRequest {
             }
         } else {
             if !self.members.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaveGroupRequest.members at version {version}");
             }
         }
         if version >= 4 {
@@ -134,7 +134,7 @@ impl Encodable for LeaveGroupRequest {
             total_size += types::String.compute_size(&self.member_id)?;
         } else {
             if !self.member_id.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaveGroupRequest.member_id at version {version}");
             }
         }
         if version >= 3 {
@@ -147,7 +147,7 @@ impl Encodable for LeaveGroupRequest {
             }
         } else {
             if !self.members.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: LeaveGroupRequest.members at version {version}");
             }
         }
         if version >= 4 {
@@ -303,7 +303,7 @@ impl Encodable for MemberIdentity {
             }
         } else {
             if !self.member_id.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MemberIdentity.member_id at version {version}");
             }
         }
         if version >= 3 {
@@ -314,7 +314,7 @@ impl Encodable for MemberIdentity {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MemberIdentity.group_instance_id at version {version}");
             }
         }
         if version >= 5 {
@@ -344,7 +344,7 @@ impl Encodable for MemberIdentity {
             }
         } else {
             if !self.member_id.is_empty() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MemberIdentity.member_id at version {version}");
             }
         }
         if version >= 3 {
@@ -355,7 +355,7 @@ impl Encodable for MemberIdentity {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MemberIdentity.group_instance_id at version {version}");
             }
         }
         if version >= 5 {

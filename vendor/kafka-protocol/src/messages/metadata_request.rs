@@ -109,21 +109,21 @@ impl Encodable for MetadataRequest {
             types::Boolean.encode(buf, &self.allow_auto_topic_creation)?;
         } else {
             if !self.allow_auto_topic_creation {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MetadataRequest.allow_auto_topic_creation at version {version}");
             }
         }
         if version >= 8 && version <= 10 {
             types::Boolean.encode(buf, &self.include_cluster_authorized_operations)?;
         } else {
             if self.include_cluster_authorized_operations {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MetadataRequest.include_cluster_authorized_operations at version {version}");
             }
         }
         if version >= 8 {
             types::Boolean.encode(buf, &self.include_topic_authorized_operations)?;
         } else {
             if self.include_topic_authorized_operations {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MetadataRequest.include_topic_authorized_operations at version {version}");
             }
         }
         if version >= 9 {
@@ -152,7 +152,7 @@ impl Encodable for MetadataRequest {
             total_size += types::Boolean.compute_size(&self.allow_auto_topic_creation)?;
         } else {
             if !self.allow_auto_topic_creation {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MetadataRequest.allow_auto_topic_creation at version {version}");
             }
         }
         if version >= 8 && version <= 10 {
@@ -160,14 +160,14 @@ impl Encodable for MetadataRequest {
                 types::Boolean.compute_size(&self.include_cluster_authorized_operations)?;
         } else {
             if self.include_cluster_authorized_operations {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MetadataRequest.include_cluster_authorized_operations at version {version}");
             }
         }
         if version >= 8 {
             total_size += types::Boolean.compute_size(&self.include_topic_authorized_operations)?;
         } else {
             if self.include_topic_authorized_operations {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: MetadataRequest.include_topic_authorized_operations at version {version}");
             }
         }
         if version >= 9 {

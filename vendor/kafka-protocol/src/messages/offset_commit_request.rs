@@ -147,7 +147,7 @@ impl Encodable for OffsetCommitRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: OffsetCommitRequest.group_instance_id at version {version}");
             }
         }
         if version <= 4 {
@@ -193,7 +193,7 @@ impl Encodable for OffsetCommitRequest {
             }
         } else {
             if !self.group_instance_id.is_none() {
-                bail!("A field is set that is not available on the selected protocol version");
+                bail!("A field is set that is not available on the selected protocol version: OffsetCommitRequest.group_instance_id at version {version}");
             }
         }
         if version <= 4 {
