@@ -64,8 +64,12 @@ pub fn request(api_key: ApiKey, version: i16) -> Option<RequestKind> {
             FindCoordinatorRequest::default().with_key(text("sample-group"))
         }),
         K::JoinGroup => RequestKind::JoinGroup(
+            // A group of its own per version: members of other versions'
+            // samples never rejoin, and a rebalance would wait for them.
             JoinGroupRequest::default()
-                .with_group_id(GroupId(text("sample-group")))
+                .with_group_id(GroupId(StrBytes::from_string(format!(
+                    "sample-join-v{version}"
+                ))))
                 .with_session_timeout_ms(10_000)
                 .with_rebalance_timeout_ms(if v >= 1 { 10_000 } else { -1 })
                 .with_protocol_type(text("consumer"))
