@@ -13,6 +13,7 @@ mod error_code;
 mod frame_buffer;
 mod frame_reader;
 mod group;
+pub mod harness;
 mod limits;
 mod metrics;
 mod shard;
