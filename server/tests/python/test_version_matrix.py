@@ -645,9 +645,26 @@ def test_the_table_is_what_the_broker_advertises(matrix):
     assert table == matrix["advertised"]
 
 
+# Known gaps, each failing until its work lands (strict: a pass fails too).
+PENDING = {
+    ("Produce", version): "message sets v0/v1 are not up-converted yet (issue 13 item 3)"
+    for version in range(0, 3)
+} | {
+    ("Fetch", version): "batches are not down-converted to v0/v1 yet (issue 13 item 3)"
+    for version in range(0, 4)
+}
+
+
 def advertised_cases():
-    return [pytest.param(API_KEYS.get(name, -1), version, id=f"{name}-v{version}")
-            for name, low, high in versions_table() for version in range(low, high + 1)]
+    cases = []
+    for name, low, high in versions_table():
+        for version in range(low, high + 1):
+            marks = []
+            if (name, version) in PENDING:
+                marks = [pytest.mark.xfail(strict=True, reason=PENDING[(name, version)])]
+            cases.append(pytest.param(API_KEYS.get(name, -1), version, id=f"{name}-v{version}",
+                                      marks=marks))
+    return cases
 
 
 @pytest.mark.parametrize("api_key,version", advertised_cases())
