@@ -9,16 +9,24 @@
 //! recovery reads the batch back from disk ([`Validation::Stored`]).
 
 mod builder;
+pub mod compression;
 mod header;
+pub mod legacy;
 mod records;
+pub mod validate;
 pub mod varint;
 
 pub use builder::{raw_batch, BatchBuilder, Header, Record};
+pub use compression::{compress, inflate, Inflater, Lz4Checksum};
 pub use header::{
     Compression, RecordBatchHeader, TimestampType, ATTRIBUTE_CONTROL, ATTRIBUTE_LOG_APPEND_TIME,
     ATTRIBUTE_TRANSACTIONAL, CRC_START_BYTES,
 };
 pub use records::{RecordHeaderView, RecordView, Records};
+pub use validate::{
+    for_each_record_timestamp, record_offsets_and_timestamps, validate_records, BatchValidator,
+    RecordsSummary, RecordsWalker, Step,
+};
 
 use zerocopy::FromBytes;
 
