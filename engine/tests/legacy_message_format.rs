@@ -208,7 +208,10 @@ fn the_rules_of_a_produced_set_are_kafkas() {
     ));
 }
 
-fn batch_records(batch: &[u8]) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64, i64)> {
+/// Key, value, offset and timestamp of a record.
+type RecordFields = (Option<Vec<u8>>, Option<Vec<u8>>, i64, i64);
+
+fn batch_records(batch: &[u8]) -> Vec<RecordFields> {
     let batch = RecordBatch::parse(batch, Validation::Stored).unwrap();
     let payload = &batch.as_bytes()[BATCH_HEADER_BYTES..];
     let inflated =
