@@ -698,3 +698,31 @@ def test_version(matrix, api_key, version):
         SCENARIOS[api_key](conn, version, matrix)
     finally:
         conn.close()
+
+
+def test_list_offsets_by_timestamp_finds_the_record_inside_a_compressed_batch(matrix):
+    """ListOffsets by time inflates a stored gzip batch (bounded) to give
+    the first record at or after the time, not the batch's first."""
+    conn = Connection(matrix["bootstrap"])
+    try:
+        builder = MemoryRecordsBuilder(2, compression_type=GZIP, batch_size=1 << 20)
+        base_time = 1_750_000_000_000
+        for i in range(10):
+            builder.append(timestamp=base_time + 10 * i, key=None, value=b"t%d" % i, headers=[])
+        builder.close()
+        before = high_watermark(conn, 1)
+        answer = conn.call(ProduceRequest, 9, transactional_id=None, acks=1, timeout_ms=5000,
+                           topic_data=[ProduceRequest.TopicProduceData(name=TOPIC, partition_data=[
+                               ProduceRequest.TopicProduceData.PartitionProduceData(
+                                   index=1, records=builder.buffer())])])
+        assert answer.responses[0].partition_responses[0].error_code == 0
+        partition = ListOffsetsRequest.ListOffsetsTopic.ListOffsetsPartition
+        found = conn.call(ListOffsetsRequest, 7, replica_id=-1, isolation_level=0, topics=[
+            ListOffsetsRequest.ListOffsetsTopic(name=TOPIC, partitions=[
+                partition(partition_index=1, current_leader_epoch=-1,
+                          timestamp=base_time + 35)])])
+        [result] = found.topics[0].partitions
+        assert (result.error_code, result.offset, result.timestamp) == (
+            0, before + 4, base_time + 40)
+    finally:
+        conn.close()
