@@ -278,6 +278,9 @@ fn a_decompression_bomb_stops_at_the_bound() {
         };
         assert_eq!(error, BatchError::InflatedTooLarge { compression, max });
         assert!(inflater.inflated_bytes() <= max + 1);
+        // Asked again, it says so again and produces nothing more.
+        assert_eq!(inflater.read(&mut piece), Err(error));
+        assert!(inflater.inflated_bytes() <= max + 1);
     }
     // Raw snappy declares its length up front: refused before allocating.
     let huge_claim = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
