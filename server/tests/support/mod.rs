@@ -234,13 +234,35 @@ impl Raw {
         self.stream.write_all(&out).unwrap();
     }
 
-    /// Reads one response frame; None if the broker closed the connection.
+    /// Reads one response frame; `None` if the broker closed the
+    /// connection (end of stream or reset). A read that times out is a hung
+    /// broker, not a closed connection: it fails the test.
     pub fn receive_frame(&mut self) -> Option<Bytes> {
         let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).ok()?;
-        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut frame).ok()?;
+        if !self.read_or_closed(&mut size) {
+            return None;
+        }
+        let size = i32::from_be_bytes(size);
+        assert!(size >= 4, "response size {size}");
+        let mut frame = vec![0u8; size as usize];
+        if !self.read_or_closed(&mut frame) {
+            return None;
+        }
         Some(Bytes::from(frame))
+    }
+
+    /// Fills `buffer`; false if the connection was closed first. Panics if
+    /// the read timed out.
+    fn read_or_closed(&mut self, buffer: &mut [u8]) -> bool {
+        match self.stream.read_exact(buffer) {
+            Ok(()) => true,
+            Err(error) => match end_of(&error) {
+                Some(Ending::Closed) => false,
+                Some(Ending::TimedOut) | None => {
+                    panic!("no answer and no close: {error} ({:?})", error.kind())
+                }
+            },
+        }
     }
 
     pub fn receive<T: Decodable>(&mut self, key: ApiKey, version: i16) -> Option<(i32, T)> {
@@ -284,10 +306,43 @@ impl Raw {
         response.responses.remove(0).partition_responses.remove(0)
     }
 
-    /// True if the broker closed the connection (read returns 0 or fails).
+    /// True if the broker closed the connection: the read sees the end of
+    /// the stream or a reset. False if bytes arrive instead. A read that
+    /// times out (the broker neither answers nor closes) fails the test:
+    /// a hung broker must not pass for one that closed.
     pub fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) => match end_of(&error) {
+                Some(Ending::Closed) => true,
+                Some(Ending::TimedOut) | None => panic!(
+                    "the connection was neither answered nor closed: {error} ({:?})",
+                    error.kind()
+                ),
+            },
+        }
+    }
+}
+
+/// How a read that failed ended.
+enum Ending {
+    /// The peer closed or reset the connection.
+    Closed,
+    /// Nothing came within the read timeout.
+    TimedOut,
+}
+
+fn end_of(error: &std::io::Error) -> Option<Ending> {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::UnexpectedEof
+        | ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe => Some(Ending::Closed),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => Some(Ending::TimedOut),
+        _ => None,
     }
 }
 
