@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -180,6 +182,22 @@ impl Broker {
         self.spawn();
     }
 
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// A line of the broker's /proc status in KiB: "VmRSS" (resident now)
+    /// or "VmHWM" (the most it was ever resident).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
@@ -294,16 +312,25 @@ impl Raw {
         partition: i32,
         records: Bytes,
     ) -> PartitionProduceResponse {
-        let request = ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(5000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(records))])]);
+        let request = produce_request(topic, partition, records, 1);
         let mut response: ProduceResponse = self.call(ApiKey::Produce, 8, &request);
         response.responses.remove(0).partition_responses.remove(0)
+    }
+
+    /// Fetches one partition from `offset` (Fetch v12, no wait) and returns
+    /// its record bytes.
+    pub fn fetch(&mut self, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Bytes {
+        let request = fetch_request(topic, partition, offset, max_bytes);
+        let mut response: FetchResponse = self.call(ApiKey::Fetch, 12, &request);
+        assert_eq!(response.error_code, 0);
+        let answer = response.responses.remove(0).partitions.remove(0);
+        assert_eq!(answer.error_code, 0, "fetch {topic}-{partition}");
+        answer.records.unwrap_or_default()
+    }
+
+    /// Answers an ApiVersions v3 request on this connection.
+    pub fn api_versions(&mut self) -> ApiVersionsResponse {
+        self.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
     }
 
     /// True if the broker closed the connection: the read sees the end of
@@ -344,6 +371,34 @@ fn end_of(error: &std::io::Error) -> Option<Ending> {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => Some(Ending::TimedOut),
         _ => None,
     }
+}
+
+/// A produce request for one partition.
+pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+/// A Fetch v12 request for one partition, answered at once (no wait).
+pub fn fetch_request(topic: &str, partition: i32, offset: i64, max_bytes: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(max_bytes)])])
 }
 
 /// Creates a topic over raw frames; it must succeed.
