@@ -26,8 +26,10 @@ const RETENTION_CHECK: Duration = Duration::from_secs(30);
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
 /// How often a shard checks how late its timers fire (see metrics.rs).
 const STALL_PROBE_PERIOD: Duration = Duration::from_millis(10);
-/// Blocking-pool threads per shard (sendfile, file metadata operations).
-const SENDFILE_THREADS: usize = 4;
+/// glommio blocking-pool threads per shard: file creation, directory
+/// syncs, small file reads and writes. Sendfile has threads of its own
+/// (`sendfile_pool`), so this work never queues behind a consumer.
+const FILE_OPERATION_THREADS: usize = 4;
 
 pub fn run(config: BrokerConfig) -> Result<(), String> {
     let log_dir = config.log_dir();
@@ -77,10 +79,8 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(engine::runtime::IO_MEMORY_BYTES)
-            // sendfile of cold data blocks: give it threads of its own,
-            // free to run on any core, so one slow read does not queue
-            // every other fetch of the shard behind it.
-            .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(SENDFILE_THREADS))
+            // File operations block: threads free to run on any core.
+            .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(FILE_OPERATION_THREADS))
             .spawn(move || async move { shard_main(started).await })
             .map_err(|error| format!("cannot start shard {id}: {error}"))?;
         handles.push(handle);

@@ -168,6 +168,19 @@ const KEYS: &[Key] = &[
         doc: "largest request",
     },
     Key {
+        name: "connections.max.idle.ms",
+        default: Some("600000"),
+        kind: LONG,
+        doc: "close a connection that sends no request for this long (-1: never)",
+    },
+    Key {
+        name: "socket.send.timeout.ms",
+        default: Some("30000"),
+        kind: LONG,
+        doc: "Ringlog's own: close a connection whose client takes none of an \
+              answer for this long (-1: never)",
+    },
+    Key {
         name: "log.flush.interval.messages",
         default: None,
         kind: POSITIVE,
@@ -383,6 +396,16 @@ impl BrokerConfig {
         self.int("socket.request.max.bytes").unwrap_or(104_857_600) as usize
     }
 
+    /// How long a connection may send no request; None: for ever.
+    pub fn connections_max_idle(&self) -> Option<std::time::Duration> {
+        duration_ms(self.int("connections.max.idle.ms"))
+    }
+
+    /// How long a write may make no progress; None: for ever.
+    pub fn socket_send_timeout(&self) -> Option<std::time::Duration> {
+        duration_ms(self.int("socket.send.timeout.ms"))
+    }
+
     pub fn flush_messages(&self) -> Option<u64> {
         self.int("log.flush.interval.messages")
             .map(|value| value as u64)
@@ -468,6 +491,13 @@ impl BrokerConfig {
     pub fn entry(&self, name: &str) -> Option<ConfigEntry> {
         self.entries().into_iter().find(|entry| entry.name == name)
     }
+}
+
+/// A duration in ms; negative means none, and 0 is taken as 1 ms (a
+/// deadline of zero would close every connection at once).
+fn duration_ms(ms: Option<i64>) -> Option<std::time::Duration> {
+    ms.filter(|&ms| ms >= 0)
+        .map(|ms| std::time::Duration::from_millis(ms.max(1) as u64))
 }
 
 /// A broker key and the value in force.

@@ -15,6 +15,7 @@ mod frame_reader;
 mod group;
 mod limits;
 mod metrics;
+mod sendfile_pool;
 mod shard;
 mod topic_config;
 mod topics;
