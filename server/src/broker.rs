@@ -17,6 +17,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::BrokerConfig;
 use crate::connection;
+use crate::connection_quota::{ConnectionQuotas, Refused};
 use crate::shard::{Job, Shard};
 use crate::topics::TopicTable;
 
@@ -51,6 +52,8 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         .next()
         .ok_or_else(|| format!("listeners: {host}:{port} resolves to nothing"))?;
     let (ready_sender, ready) = std::sync::mpsc::channel::<Result<(), String>>();
+    raise_open_files_limit();
+    let quotas = ConnectionQuotas::new(config.max_connections(), config.max_connections_per_ip());
 
     block_shutdown_signals();
     let stop = Arc::new(AtomicBool::new(false));
@@ -75,6 +78,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             address,
             ready: ready_sender.clone(),
             opened_barrier: opened_barrier.clone(),
+            quotas: quotas.clone(),
         };
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
@@ -134,6 +138,7 @@ struct Started {
     address: std::net::SocketAddr,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
     opened_barrier: Arc<std::sync::Barrier>,
+    quotas: Arc<ConnectionQuotas>,
 }
 
 async fn shard_main(started: Started) -> Result<(), String> {
@@ -147,6 +152,7 @@ async fn shard_main(started: Started) -> Result<(), String> {
         address,
         ready,
         opened_barrier,
+        quotas,
     } = started;
     let (senders, receivers) = mesh
         .join()
@@ -189,7 +195,7 @@ async fn shard_main(started: Started) -> Result<(), String> {
     // accept in flight (say, racing it with a timer) can lose a connection
     // the kernel already completed, which the client sees as a reset.
     let listener = Rc::new(listener);
-    spawn_acceptor(shard.clone(), listener.clone(), stop.clone());
+    spawn_acceptor(shard.clone(), listener.clone(), stop.clone(), quotas);
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(TICK).await;
     }
@@ -208,17 +214,37 @@ async fn shard_main(started: Started) -> Result<(), String> {
     Ok(())
 }
 
-fn spawn_acceptor(shard: Rc<Shard>, listener: Rc<TcpListener>, stop: Arc<AtomicBool>) {
+fn spawn_acceptor(
+    shard: Rc<Shard>,
+    listener: Rc<TcpListener>,
+    stop: Arc<AtomicBool>,
+    quotas: Arc<ConnectionQuotas>,
+) {
     glommio::spawn_local(async move {
+        let mut refusals = Refusals::default();
         loop {
             match listener.accept().await {
                 Ok(stream) if !stop.load(Ordering::SeqCst) => {
-                    let shard = shard.clone();
-                    let stop = stop.clone();
-                    glommio::spawn_local(
-                        async move { connection::serve(shard, stream, stop).await },
-                    )
-                    .detach();
+                    let address = match stream.peer_addr() {
+                        Ok(address) => address.ip(),
+                        // Gone already (reset before we looked).
+                        Err(_) => continue,
+                    };
+                    match quotas.admit(address) {
+                        Ok(admitted) => {
+                            let shard = shard.clone();
+                            let stop = stop.clone();
+                            glommio::spawn_local(async move {
+                                connection::serve(shard, stream, stop, admitted).await
+                            })
+                            .detach();
+                        }
+                        // Closed before anything is read, as Kafka does.
+                        Err(refused) => {
+                            drop(stream);
+                            refusals.count(refused);
+                        }
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -229,6 +255,63 @@ fn spawn_acceptor(shard: Rc<Shard>, listener: Rc<TcpListener>, stop: Arc<AtomicB
         }
     })
     .detach();
+}
+
+/// Connections refused over a limit, logged at most once a second for
+/// each limit, so a flood of them does not flood the log.
+#[derive(Default)]
+struct Refusals {
+    /// For the broker's limit and the per-address one: refusals since the
+    /// last line, and when that line was written.
+    limits: [(u64, Option<std::time::Instant>); 2],
+}
+
+impl Refusals {
+    const LOG_PERIOD: Duration = Duration::from_secs(1);
+
+    fn count(&mut self, refused: Refused) {
+        let (since_logged, logged_at) = match refused {
+            Refused::Broker { .. } => &mut self.limits[0],
+            Refused::Address { .. } => &mut self.limits[1],
+        };
+        *since_logged += 1;
+        let now = std::time::Instant::now();
+        if logged_at.is_some_and(|at| now.duration_since(at) < Self::LOG_PERIOD) {
+            return;
+        }
+        tracing::warn!(
+            "refused {since_logged} new connection(s) in the last {} s; the latest because {refused}",
+            Self::LOG_PERIOD.as_secs()
+        );
+        *since_logged = 0;
+        *logged_at = Some(now);
+    }
+}
+
+/// Raises this process's soft limit of open files to its hard limit: each
+/// connection is a descriptor, and `max.connections` is the bound meant
+/// to apply, not a default of 1024.
+fn raise_open_files_limit() {
+    use nix::libc::{getrlimit, rlimit, setrlimit, RLIMIT_NOFILE};
+    let mut limit = rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the one struct given.
+    unsafe {
+        if getrlimit(RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if setrlimit(RLIMIT_NOFILE, &limit) != 0 {
+            tracing::warn!(
+                "cannot raise the open files limit from {soft} to {}: {}",
+                limit.rlim_max,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 fn spawn_retention(shard: Rc<Shard>, stop: Arc<AtomicBool>) {

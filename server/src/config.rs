@@ -168,6 +168,31 @@ const KEYS: &[Key] = &[
         doc: "largest request",
     },
     Key {
+        name: "queued.max.request.bytes",
+        default: Some("-1"),
+        kind: LONG,
+        doc: "request bytes a shard holds in flight at once (-1: no bound); \
+              a connection whose next request does not fit waits",
+    },
+    Key {
+        name: "max.connections",
+        default: Some("2147483647"),
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        doc: "open connections the broker accepts; new ones beyond are closed at once",
+    },
+    Key {
+        name: "max.connections.per.ip",
+        default: Some("2147483647"),
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        doc: "open connections from one address; new ones beyond are closed at once",
+    },
+    Key {
         name: "connections.max.idle.ms",
         default: Some("600000"),
         kind: LONG,
@@ -396,6 +421,43 @@ impl BrokerConfig {
         self.int("socket.request.max.bytes").unwrap_or(104_857_600) as usize
     }
 
+    /// Checks what no single key can: rules between keys. Called once the
+    /// whole configuration is read.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listener()?;
+        self.advertised_listener()?;
+        if let Some(budget) = self.queued_max_request_bytes() {
+            let request_max = self.socket_request_max_bytes();
+            if budget < request_max {
+                return Err(ConfigError::Invalid {
+                    key: "queued.max.request.bytes".into(),
+                    value: budget.to_string(),
+                    reason: format!(
+                        "must be at least socket.request.max.bytes ({request_max}) \
+                         or -1, or the largest request could never be read"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The request bytes a shard may hold in flight, if bounded.
+    pub fn queued_max_request_bytes(&self) -> Option<usize> {
+        self.int("queued.max.request.bytes")
+            .filter(|&bytes| bytes > 0)
+            .map(|bytes| bytes as usize)
+    }
+
+    pub fn max_connections(&self) -> usize {
+        self.int("max.connections").unwrap_or(i32::MAX as i64) as usize
+    }
+
+    pub fn max_connections_per_ip(&self) -> usize {
+        self.int("max.connections.per.ip")
+            .unwrap_or(i32::MAX as i64) as usize
+    }
+
     /// How long a connection may send no request; None: for ever.
     pub fn connections_max_idle(&self) -> Option<std::time::Duration> {
         duration_ms(self.int("connections.max.idle.ms"))
@@ -585,6 +647,15 @@ mod tests {
         );
         config.set("log.retention.ms", "1000").unwrap();
         assert_eq!(config.retention_ms(), Some(1000));
+        config.set("queued.max.request.bytes", "1000").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("queued.max.request.bytes")
+                && error.contains("socket.request.max.bytes"),
+            "{error}"
+        );
+        config.set("socket.request.max.bytes", "1000").unwrap();
+        config.validate().unwrap();
         config.set("listeners", "PLAINTEXT://:70000").unwrap();
         assert!(config
             .listener()

@@ -35,6 +35,7 @@ use glommio::net::TcpStream;
 
 use crate::api;
 use crate::api::reply::{Part, Reply};
+use crate::connection_quota::Admitted;
 use crate::frame_reader::{FrameError, FrameReader};
 use crate::limits::IN_FLIGHT_MAX;
 use crate::sendfile_pool;
@@ -61,7 +62,14 @@ struct Socket {
     send_timeout: Option<Duration>,
 }
 
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream, stop: Arc<AtomicBool>) {
+/// Serves one connection until it ends; `_admitted` is its place in the
+/// broker's connection counts, given back when it closes.
+pub async fn serve(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    stop: Arc<AtomicBool>,
+    _admitted: Admitted,
+) {
     let _guard = OpenGuard(shard.clone(), shard.connection_opened(stream.as_raw_fd()));
     let peer = stream
         .peer_addr()
@@ -78,7 +86,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, stop: Arc<AtomicBool>) {
         send_timeout,
     };
     let idle_max = shard.config.connections_max_idle();
-    let mut frames = FrameReader::new(shard.config.socket_request_max_bytes());
+    let mut frames = FrameReader::new(
+        shard.config.socket_request_max_bytes(),
+        shard.request_budget.clone(),
+    );
     // Answers still to come, oldest first (only `Reply::Later` ones). Each
     // runs as its own task: a produce may be carrying a write round that an
     // earlier one waits for, so all must make progress, not just the oldest.
@@ -109,7 +120,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, stop: Arc<AtomicBool>) {
                     },
                 }
             }
-            Some((_, oldest)) => {
+            Some(Pending { answer: oldest, .. }) => {
                 let waited = {
                     let reading = std::pin::pin!(frames.next(&mut socket.stream));
                     match select(reading, oldest).await {
@@ -120,8 +131,8 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, stop: Arc<AtomicBool>) {
                 match waited {
                     Ok(next) => next,
                     Err(reply) => {
-                        let (request, _) = in_flight.pop_front().expect("the oldest answered");
-                        match write_reply(&mut socket, reply, request).await {
+                        let oldest = in_flight.pop_front().expect("the oldest answered");
+                        match write_reply(&mut socket, reply, oldest.request).await {
                             Ok(()) => continue,
                             Err(ended) => break Err(ended),
                         }
@@ -144,11 +155,16 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, stop: Arc<AtomicBool>) {
             }
             Err(FrameError::Io(error)) => break Err(Ended::Quietly(error)),
         };
-        let request = RequestSummary::of(&frame);
-        match api::handle(&shard, frame).await {
-            Reply::Later(answer) => {
-                in_flight.push_back((request, glommio::spawn_local(answer).detach()))
-            }
+        let request = RequestSummary::of(&frame.bytes);
+        // The frame's share of the request budget is held until the
+        // request is answered.
+        let permit = frame.permit;
+        match api::handle(&shard, frame.bytes).await {
+            Reply::Later(answer) => in_flight.push_back(Pending {
+                request,
+                _permit: permit,
+                answer: glommio::spawn_local(answer).detach(),
+            }),
             reply => {
                 if let Err(ended) = finish(&mut socket, &mut in_flight).await {
                     break Err(ended);
@@ -190,7 +206,15 @@ fn prepare(stream: &TcpStream, send_timeout: Option<Duration>) -> std::io::Resul
 }
 
 /// Requests answered later, each running as its own task, oldest first.
-type InFlight = VecDeque<(RequestSummary, glommio::task::JoinHandle<Reply>)>;
+type InFlight = VecDeque<Pending>;
+
+/// A request whose answer is still to come.
+struct Pending {
+    request: RequestSummary,
+    /// Its share of the request budget, given back once it is answered.
+    _permit: Option<glommio::sync::StaticPermit>,
+    answer: glommio::task::JoinHandle<Reply>,
+}
 
 /// The answer of a request whose task was cancelled (the shard stopping).
 fn lost() -> Reply {
@@ -288,9 +312,9 @@ async fn finish(socket: &mut Socket, in_flight: &mut InFlight) -> Result<(), End
 }
 
 async fn answer_oldest(socket: &mut Socket, in_flight: &mut InFlight) -> Result<(), Ended> {
-    if let Some((request, oldest)) = in_flight.pop_front() {
-        let reply = oldest.await.unwrap_or_else(lost);
-        write_reply(socket, reply, request).await?;
+    if let Some(oldest) = in_flight.pop_front() {
+        let reply = oldest.answer.await.unwrap_or_else(lost);
+        write_reply(socket, reply, oldest.request).await?;
     }
     Ok(())
 }

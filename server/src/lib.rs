@@ -8,6 +8,7 @@ mod broker;
 pub mod cli;
 mod config;
 mod connection;
+mod connection_quota;
 mod controller;
 mod error_code;
 mod frame_buffer;

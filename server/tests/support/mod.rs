@@ -219,7 +219,11 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(broker: &Broker) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+        Raw::from_stream(TcpStream::connect(("127.0.0.1", broker.port)).unwrap())
+    }
+
+    /// A raw connection over a stream already connected to a broker.
+    pub fn from_stream(stream: TcpStream) -> Raw {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -227,6 +231,22 @@ impl Raw {
             stream,
             correlation_id: 0,
         }
+    }
+
+    /// Sends ApiVersions: false if it was answered, true if the broker
+    /// closed the connection instead (a timeout fails the test).
+    pub fn is_closed_or_answers(&mut self) -> bool {
+        self.correlation_id += 1;
+        // ApiVersions v0 with a null client id.
+        let mut request = vec![0, 18, 0, 0];
+        request.extend_from_slice(&self.correlation_id.to_be_bytes());
+        request.extend_from_slice(&[0xff, 0xff]);
+        let mut frame = (request.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&request);
+        if self.stream.write_all(&frame).is_err() {
+            return true;
+        }
+        self.receive_frame().is_none()
     }
 
     pub fn send<T: Encodable>(&mut self, key: ApiKey, version: i16, body: &T) -> i32 {
