@@ -348,7 +348,7 @@ fn to_parts(result: engine::ReadResult) -> PartitionData {
     }
 }
 
-/// Writes the response by hand (versions 4 to 12; 12 is flexible):
+/// Writes the response by hand (versions 0 to 12; 12 is flexible):
 /// `error_code` is the top-level one (sent from version 7), `topics` gives
 /// each topic's name and partition count, `partitions` the partitions' data
 /// in request order.
@@ -366,7 +366,9 @@ fn encode(
     if flexible {
         put_uvarint(&mut head, 0); // response header tagged fields
     }
-    head.put_i32(0); // throttle_time_ms
+    if version >= 1 {
+        head.put_i32(0); // throttle_time_ms
+    }
     if version >= 7 {
         head.put_i16(error_code);
         head.put_i32(0); // session_id: sessionless
@@ -380,11 +382,15 @@ fn encode(
             head.put_i32(data.partition);
             head.put_i16(data.error_code);
             head.put_i64(data.high_watermark);
-            head.put_i64(data.last_stable_offset);
+            if version >= 4 {
+                head.put_i64(data.last_stable_offset);
+            }
             if version >= 5 {
                 head.put_i64(data.log_start_offset);
             }
-            put_array_len(&mut head, 0, flexible); // aborted_transactions: none
+            if version >= 4 {
+                put_array_len(&mut head, 0, flexible); // aborted_transactions: none
+            }
             if version >= 11 {
                 head.put_i32(-1); // preferred_read_replica
             }
@@ -461,7 +467,7 @@ mod tests {
     /// The hand-written encoding decodes with kafka-protocol's own decoder.
     #[test]
     fn hand_encoding_matches_the_schema_for_every_version() {
-        for version in 4..=12 {
+        for version in 0..=12 {
             let record_bytes = Bytes::from_static(b"not-really-a-batch");
             let topics = vec![(Rc::from("events"), 2)];
             let partitions = vec![
@@ -501,18 +507,49 @@ mod tests {
                 ResponseHeader::decode(&mut body, ApiKey::Fetch.response_header_version(version))
                     .unwrap();
             assert_eq!(header.correlation_id, 77);
-            let response = FetchResponse::decode(&mut body, version).unwrap();
+            // (topic, [(records, high watermark, error, log start)])
+            let (topic, partitions) = if version >= 4 {
+                let response = FetchResponse::decode(&mut body, version).unwrap();
+                let topic = &response.responses[0];
+                let partitions: Vec<_> = topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.records.clone(),
+                            p.high_watermark,
+                            p.error_code,
+                            p.log_start_offset,
+                        )
+                    })
+                    .collect();
+                (topic.topic.to_string(), partitions)
+            } else {
+                use kafka_protocol_legacy::messages::FetchResponse as OldFetchResponse;
+                use kafka_protocol_legacy::protocol::Decodable as _;
+                let response = OldFetchResponse::decode(&mut body, version).unwrap();
+                let topic = &response.responses[0];
+                let partitions: Vec<_> = topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.records.clone(),
+                            p.high_watermark,
+                            p.error_code,
+                            p.log_start_offset,
+                        )
+                    })
+                    .collect();
+                (topic.topic.to_string(), partitions)
+            };
             assert!(body.is_empty(), "v{version}: every byte consumed");
-            let partitions = &response.responses[0].partitions;
-            assert_eq!(response.responses[0].topic.to_string(), "events");
-            assert_eq!(
-                partitions[0].records.as_deref(),
-                Some(&b"not-really-a-batch"[..])
-            );
-            assert_eq!(partitions[0].high_watermark, 10);
-            assert_eq!(partitions[1].error_code, 1);
+            assert_eq!(topic, "events");
+            assert_eq!(partitions[0].0.as_deref(), Some(&b"not-really-a-batch"[..]));
+            assert_eq!(partitions[0].1, 10);
+            assert_eq!(partitions[1].2, 1);
             if version >= 5 {
-                assert_eq!(partitions[0].log_start_offset, 2);
+                assert_eq!(partitions[0].3, 2);
             }
         }
     }
