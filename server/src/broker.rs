@@ -18,6 +18,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::connection_quota::{ConnectionQuotas, Refused};
+use crate::listeners::{Endpoint, Listener};
 use crate::shard::{Job, Shard};
 use crate::topics::TopicTable;
 
@@ -46,11 +47,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         ));
     }
     let table = TopicTable::load(&log_dir)?;
-    let (host, port) = config.listener().map_err(|error| error.to_string())?;
-    let address = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-        .map_err(|error| format!("listeners: cannot resolve {host}:{port}: {error}"))?
-        .next()
-        .ok_or_else(|| format!("listeners: {host}:{port} resolves to nothing"))?;
+    let listeners = bound_addresses(&config)?;
     let (ready_sender, ready) = std::sync::mpsc::channel::<Result<(), String>>();
     raise_open_files_limit();
     let quotas = ConnectionQuotas::new(config.max_connections(), config.max_connections_per_ip());
@@ -75,7 +72,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             mesh: mesh.clone(),
             stop: stop.clone(),
             table: table.clone(),
-            address,
+            listeners: listeners.clone(),
             ready: ready_sender.clone(),
             opened_barrier: opened_barrier.clone(),
             quotas: quotas.clone(),
@@ -105,7 +102,11 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         }
     }
     if startup_failure.is_none() {
-        tracing::info!(%address, shards, data = %log_dir.display(), "ringlog {} serving", env!("CARGO_PKG_VERSION"));
+        let serving: Vec<String> = listeners
+            .iter()
+            .map(|(listener, address)| format!("{}://{address}", listener.name))
+            .collect();
+        tracing::info!(listeners = %serving.join(","), shards, data = %log_dir.display(), "ringlog {} serving", env!("CARGO_PKG_VERSION"));
         wait_for_shutdown_signal();
         tracing::info!("shutting down");
     }
@@ -135,7 +136,8 @@ struct Started {
     mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full>,
     stop: Arc<AtomicBool>,
     table: TopicTable,
-    address: std::net::SocketAddr,
+    /// Every listener and the address it binds.
+    listeners: Vec<(Listener, std::net::SocketAddr)>,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
     opened_barrier: Arc<std::sync::Barrier>,
     quotas: Arc<ConnectionQuotas>,
@@ -149,7 +151,7 @@ async fn shard_main(started: Started) -> Result<(), String> {
         mesh,
         stop,
         table,
-        address,
+        listeners,
         ready,
         opened_barrier,
         quotas,
@@ -171,13 +173,23 @@ async fn shard_main(started: Started) -> Result<(), String> {
     // request forwarded to a shard still opening would find no partition.
     // (A blocking wait is fine here: nothing else runs on the shard yet.)
     opened_barrier.wait();
-    let listener = match opened.and_then(|()| {
-        TcpListener::bind(address).map_err(|error| format!("cannot listen on {address}: {error}"))
-    }) {
-        Ok(listener) => {
+    let bound = opened.and_then(|()| {
+        listeners
+            .iter()
+            .map(|(listener, address)| {
+                TcpListener::bind(address)
+                    .map(|socket| (listener.clone(), Rc::new(socket)))
+                    .map_err(|error| {
+                        format!("cannot listen on {}://{address}: {error}", listener.name)
+                    })
+            })
+            .collect::<Result<Vec<_>, String>>()
+    });
+    let sockets = match bound {
+        Ok(sockets) => {
             let _ = ready.send(Ok(()));
             drop(ready);
-            listener
+            sockets
         }
         Err(error) => {
             let _ = ready.send(Err(error.clone()));
@@ -194,13 +206,21 @@ async fn shard_main(started: Started) -> Result<(), String> {
     // Accepting runs in its own task and is never cancelled: dropping an
     // accept in flight (say, racing it with a timer) can lose a connection
     // the kernel already completed, which the client sees as a reset.
-    let listener = Rc::new(listener);
-    spawn_acceptor(shard.clone(), listener.clone(), stop.clone(), quotas);
+    for (listener, socket) in &sockets {
+        let advertised = Rc::new(listener.advertised.clone());
+        spawn_acceptor(
+            shard.clone(),
+            socket.clone(),
+            stop.clone(),
+            quotas.clone(),
+            advertised,
+        );
+    }
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(TICK).await;
     }
     shard.stopping.set(true);
-    drop(listener);
+    drop(sockets);
     shard.stop_reading_connections();
     let deadline = std::time::Instant::now() + DRAIN_WAIT;
     while shard.open_connection_count() > 0 && std::time::Instant::now() < deadline {
@@ -219,6 +239,7 @@ fn spawn_acceptor(
     listener: Rc<TcpListener>,
     stop: Arc<AtomicBool>,
     quotas: Arc<ConnectionQuotas>,
+    advertised: Rc<Endpoint>,
 ) {
     glommio::spawn_local(async move {
         let mut refusals = Refusals::default();
@@ -234,8 +255,9 @@ fn spawn_acceptor(
                         Ok(admitted) => {
                             let shard = shard.clone();
                             let stop = stop.clone();
+                            let advertised = advertised.clone();
                             glommio::spawn_local(async move {
-                                connection::serve(shard, stream, stop, admitted).await
+                                connection::serve(shard, stream, stop, admitted, advertised).await
                             })
                             .detach();
                         }
@@ -255,6 +277,37 @@ fn spawn_acceptor(
         }
     })
     .detach();
+}
+
+/// Every listener of the configuration and the address it binds; an
+/// error names a listener that cannot be served or resolved.
+fn bound_addresses(config: &BrokerConfig) -> Result<Vec<(Listener, std::net::SocketAddr)>, String> {
+    let listeners = config.listeners().map_err(|error| error.to_string())?;
+    listeners
+        .into_iter()
+        .map(|listener| {
+            let host = match listener.bind.host.as_str() {
+                "" => "0.0.0.0",
+                host => host,
+            };
+            let port = listener.bind.port;
+            let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+                .map_err(|error| {
+                    format!(
+                        "listeners: cannot resolve {}://{host}:{port}: {error}",
+                        listener.name
+                    )
+                })?
+                .next()
+                .ok_or_else(|| {
+                    format!(
+                        "listeners: {}://{host}:{port} resolves to nothing",
+                        listener.name
+                    )
+                })?;
+            Ok((listener, address))
+        })
+        .collect()
 }
 
 /// Connections refused over a limit, logged at most once a second for

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::listeners::Listener;
+
 /// How a key's value is checked.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -66,7 +68,13 @@ const KEYS: &[Key] = &[
         name: "advertised.listeners",
         default: None,
         kind: Kind::Text,
-        doc: "what clients are told (defaults to listeners)",
+        doc: "what clients of each listener are told, by listener name (defaults to listeners)",
+    },
+    Key {
+        name: "listener.security.protocol.map",
+        default: Some(crate::listeners::DEFAULT_PROTOCOL_MAP),
+        kind: Kind::Text,
+        doc: "each listener name's security protocol; only PLAINTEXT is served yet",
     },
     Key {
         name: "log.dirs",
@@ -370,16 +378,16 @@ impl BrokerConfig {
         PathBuf::from(dirs.split(',').next().unwrap_or(dirs).trim())
     }
 
-    /// The first listener's host and port.
-    pub fn listener(&self) -> Result<(String, u16), ConfigError> {
-        parse_listener("listeners", self.raw("listeners").unwrap_or_default())
-    }
-
-    pub fn advertised_listener(&self) -> Result<(String, u16), ConfigError> {
-        match self.values.get("advertised.listeners") {
-            Some(value) => parse_listener("advertised.listeners", value),
-            None => self.listener(),
-        }
+    /// Every listener, with what its clients are told; an error if one is
+    /// malformed or cannot be served (see `listeners.rs`).
+    pub fn listeners(&self) -> Result<Vec<Listener>, ConfigError> {
+        let parsed = crate::listeners::parse(
+            self.raw("listeners").unwrap_or_default(),
+            self.values.get("advertised.listeners").map(String::as_str),
+            self.raw("listener.security.protocol.map")
+                .unwrap_or(crate::listeners::DEFAULT_PROTOCOL_MAP),
+        )?;
+        crate::listeners::servable(parsed)
     }
 
     /// Retention by time, ms: log.retention.ms, else minutes, else hours; -1 = forever.
@@ -424,8 +432,7 @@ impl BrokerConfig {
     /// Checks what no single key can: rules between keys. Called once the
     /// whole configuration is read.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.listener()?;
-        self.advertised_listener()?;
+        self.listeners()?;
         if let Some(budget) = self.queued_max_request_bytes() {
             let request_max = self.socket_request_max_bytes();
             if budget < request_max {
@@ -575,24 +582,6 @@ pub struct ConfigEntry {
     pub doc: &'static str,
 }
 
-fn parse_listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid {
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: reason.to_string(),
-    };
-    let first = value.split(',').next().unwrap_or_default().trim();
-    let address = first.split_once("://").map_or(first, |(_, rest)| rest);
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| invalid("expected PROTOCOL://host:port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid("the port is not a number from 0 to 65535"))?;
-    let host = if host.is_empty() { "0.0.0.0" } else { host };
-    Ok((host.trim_matches(['[', ']']).to_string(), port))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,7 +589,13 @@ mod tests {
     #[test]
     fn embedded_default_is_localhost_9092_and_ringlog_data() {
         let config = BrokerConfig::embedded_default();
-        assert_eq!(config.listener().unwrap(), ("127.0.0.1".to_string(), 9092));
+        let listeners = config.listeners().unwrap();
+        assert_eq!(listeners.len(), 1);
+        assert_eq!(listeners[0].name, "PLAINTEXT");
+        assert_eq!(
+            (listeners[0].bind.host.as_str(), listeners[0].bind.port),
+            ("127.0.0.1", 9092)
+        );
         assert_eq!(config.log_dir(), PathBuf::from("./ringlog-data"));
         assert_eq!(config.retention_ms(), Some(168 * 3_600_000));
         assert_eq!(config.retention_bytes(), None);
@@ -622,7 +617,7 @@ mod tests {
         assert_eq!(config.node_id(), 1);
         assert_eq!(config.log_dir(), PathBuf::from("/data/kafka"));
         assert_eq!(config.num_partitions(), 2);
-        assert_eq!(config.listener().unwrap(), ("10.0.0.1".to_string(), 9092));
+        assert_eq!(config.listeners().unwrap()[0].advertised.host, "10.0.0.1");
         assert!(config
             .warnings
             .iter()
@@ -658,7 +653,7 @@ mod tests {
         config.validate().unwrap();
         config.set("listeners", "PLAINTEXT://:70000").unwrap();
         assert!(config
-            .listener()
+            .listeners()
             .unwrap_err()
             .to_string()
             .contains("listeners"));

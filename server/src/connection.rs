@@ -38,6 +38,7 @@ use crate::api::reply::{Part, Reply};
 use crate::connection_quota::Admitted;
 use crate::frame_reader::{FrameError, FrameReader};
 use crate::limits::IN_FLIGHT_MAX;
+use crate::listeners::Endpoint;
 use crate::sendfile_pool;
 use crate::shard::{until, Shard};
 
@@ -63,12 +64,14 @@ struct Socket {
 }
 
 /// Serves one connection until it ends; `_admitted` is its place in the
-/// broker's connection counts, given back when it closes.
+/// broker's connection counts, given back when it closes, and `advertised`
+/// what its listener's clients are told to connect to.
 pub async fn serve(
     shard: Rc<Shard>,
     stream: TcpStream,
     stop: Arc<AtomicBool>,
     _admitted: Admitted,
+    advertised: Rc<Endpoint>,
 ) {
     let _guard = OpenGuard(shard.clone(), shard.connection_opened(stream.as_raw_fd()));
     let peer = stream
@@ -159,7 +162,7 @@ pub async fn serve(
         // The frame's share of the request budget is held until the
         // request is answered.
         let permit = frame.permit;
-        match api::handle(&shard, frame.bytes).await {
+        match api::handle_on(&shard, frame.bytes, &advertised).await {
             Reply::Later(answer) => in_flight.push_back(Pending {
                 request,
                 _permit: permit,

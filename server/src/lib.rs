@@ -15,6 +15,7 @@ mod frame_buffer;
 mod frame_reader;
 mod group;
 mod limits;
+mod listeners;
 mod metrics;
 mod sendfile_pool;
 mod shard;

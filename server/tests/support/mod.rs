@@ -24,6 +24,9 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 pub struct Broker {
     child: Option<Child>,
     pub port: u16,
+    /// A second free port, for tests that configure two listeners: an
+    /// override's `{second_port}` is replaced by it (and `{port}` by `port`).
+    pub second_port: u16,
     pub data: PathBuf,
     shards: usize,
     overrides: Vec<String>,
@@ -40,6 +43,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn other_free_port(taken: u16) -> u16 {
+    loop {
+        let port = free_port();
+        if port != taken {
+            return port;
+        }
+    }
+}
+
 impl Broker {
     pub fn start(shards: usize) -> Broker {
         Broker::start_with(shards, &[])
@@ -50,12 +62,14 @@ impl Broker {
         let mut broker = Broker {
             child: None,
             port: free_port(),
+            second_port: 0,
             data: dir.path().join("data"),
             shards,
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
             log: None,
             _dir: Some(dir),
         };
+        broker.second_port = other_free_port(broker.port);
         broker.spawn();
         broker
     }
@@ -66,12 +80,14 @@ impl Broker {
         let mut broker = Broker {
             child: None,
             port: free_port(),
+            second_port: 0,
             data: dir.path().join("data"),
             shards,
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
             log: Some(dir.path().join("broker.log")),
             _dir: Some(dir),
         };
+        broker.second_port = other_free_port(broker.port);
         broker.spawn();
         broker
     }
@@ -94,7 +110,10 @@ impl Broker {
             .args(["--override", &format!("log.dirs={}", self.data.display())])
             .args(["--override", &format!("num.shards={}", self.shards)]);
         for item in &self.overrides {
-            command.args(["--override", item]);
+            let item = item
+                .replace("{port}", &self.port.to_string())
+                .replace("{second_port}", &self.second_port.to_string());
+            command.args(["--override", &item]);
         }
         let (level, stderr) = match &self.log {
             Some(path) => {
