@@ -14,6 +14,7 @@ mod error_code;
 mod frame_buffer;
 mod frame_reader;
 mod group;
+pub mod harness;
 mod limits;
 mod listeners;
 mod metrics;

@@ -6,8 +6,8 @@ use std::ops::RangeInclusive;
 use kafka_protocol::messages::ApiKey;
 
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 0, 12),
-    (ApiKey::Fetch, 0, 12),
+    (ApiKey::Produce, 0, 13),
+    (ApiKey::Fetch, 0, 18),
     (ApiKey::ListOffsets, 0, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
