@@ -126,7 +126,10 @@ fn snapshots_bound_the_log_and_loading_gives_the_last_state() {
         // loaded 2-core machine one second was not always enough).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while log.snapshot_running() {
-            assert!(std::time::Instant::now() < deadline, "the snapshot never finished");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the snapshot never finished"
+            );
             glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
         }
         let start = log.log_start_offset();
