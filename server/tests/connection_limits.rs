@@ -84,6 +84,35 @@ fn connections_over_the_limits_are_closed_and_freed_places_given_again() {
     assert!(log.contains("max.connections=12"), "{log}");
 }
 
+/// A flood far over the limit: every connection beyond it ends at once
+/// (end of stream or reset, never a hang), the held ones keep being
+/// served, and the log says so in a few lines, not one per connection.
+#[test]
+fn a_flood_of_connections_is_refused_cleanly() {
+    const LIMIT: usize = 50;
+    const FLOOD: usize = 2_000;
+    let limit = format!("max.connections={LIMIT}");
+    let broker = Broker::start_logged(2, &[&limit]);
+    let mut held = hold(&broker, [127, 0, 0, 1], LIMIT);
+    let started = Instant::now();
+    let mut flood: Vec<Raw> = (0..FLOOD).map(|_| Raw::connect(&broker)).collect();
+    for raw in &mut flood {
+        assert!(raw.is_closed(), "a connection over the limit was kept");
+    }
+    let refused_in = started.elapsed();
+    for raw in &mut held {
+        assert_eq!(raw.api_versions().error_code, 0);
+    }
+    let log = broker.log_text();
+    let lines = log.matches("refused").count();
+    eprintln!("{FLOOD} connections over the limit refused in {refused_in:?}; {lines} log lines");
+    assert!(lines >= 1, "{log}");
+    assert!(
+        lines as u64 <= 2 * (refused_in.as_secs() + 2),
+        "{lines} log lines for {FLOOD} refusals"
+    );
+}
+
 fn batch(value_bytes: usize, tag: u8) -> Bytes {
     Bytes::from(
         BatchBuilder::new()
