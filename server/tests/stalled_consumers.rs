@@ -14,7 +14,7 @@ use kafka_protocol::messages::ApiKey;
 use support::*;
 
 const SEGMENT_BYTES: usize = 1 << 20;
-const SEND_TIMEOUT_MS: u64 = 8_000;
+const SEND_TIMEOUT_MS: u64 = 15_000;
 
 fn batch(records: usize, value_bytes: usize, tag: u8) -> Bytes {
     let mut builder = BatchBuilder::new();
@@ -152,7 +152,7 @@ fn consumers_that_never_read_do_not_stall_the_shard() {
 
     // The send deadline closes them: each one's socket buffers hold part
     // of the answer, then the stream ends.
-    let deadline = Instant::now() + Duration::from_millis(SEND_TIMEOUT_MS) * 3;
+    let deadline = Instant::now() + Duration::from_millis(SEND_TIMEOUT_MS) * 2;
     loop {
         let closed = broker.log_text().matches("socket.send.timeout.ms").count();
         if closed == stalled.len() {
