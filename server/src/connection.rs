@@ -36,7 +36,7 @@ use glommio::net::TcpStream;
 use crate::api;
 use crate::api::reply::{Part, Reply};
 use crate::connection_quota::Admitted;
-use crate::frame_reader::{FrameError, FrameReader};
+use crate::frame_reader::{Frame, FrameError, FrameReader};
 use crate::limits::IN_FLIGHT_MAX;
 use crate::listeners::Endpoint;
 use crate::sendfile_pool;
@@ -107,77 +107,105 @@ pub async fn serve(
                 Err(ended) => break Err(ended),
             }
         }
-        let next = match in_flight.front_mut() {
-            None => {
-                let reading = frames.next(&mut socket.stream);
-                match idle_max {
-                    None => reading.await,
-                    Some(idle) => match until(Instant::now() + idle, reading).await {
-                        Some(next) => next,
-                        None => {
-                            break Err(Ended::closed(format!(
-                                "idle for {} ms (connections.max.idle.ms)",
-                                idle.as_millis()
-                            )))
-                        }
-                    },
-                }
-            }
-            Some(Pending { answer: oldest, .. }) => {
-                let waited = {
-                    let reading = std::pin::pin!(frames.next(&mut socket.stream));
-                    match select(reading, oldest).await {
-                        Either::Left((next, _)) => Ok(next),
-                        Either::Right((reply, _)) => Err(reply.unwrap_or_else(lost)),
-                    }
-                };
-                match waited {
-                    Ok(next) => next,
-                    Err(reply) => {
-                        let oldest = in_flight.pop_front().expect("the oldest answered");
-                        match write_reply(&mut socket, reply, oldest.request).await {
-                            Ok(()) => continue,
-                            Err(ended) => break Err(ended),
-                        }
-                    }
-                }
-            }
-        };
-        let frame = match next {
+        let frame = match next_frame(&mut socket, &mut frames, &mut in_flight, idle_max).await {
             Ok(Some(frame)) => frame,
-            // The input ended (the client half-closed, or the shard is
-            // stopping and shut the read side): answer what was started.
-            Ok(None) | Err(FrameError::EndInsideFrame) => {
-                let _ = finish(&mut socket, &mut in_flight).await;
-                break Err(Ended::Quietly("input ended".into()));
-            }
-            Err(FrameError::SizeOutOfBounds(size)) => {
-                break Err(Ended::closed(format!(
-                    "request size {size} out of bounds (socket.request.max.bytes)"
-                )))
-            }
-            Err(FrameError::Io(error)) => break Err(Ended::Quietly(error)),
+            Ok(None) => continue,
+            Err(ended) => break Err(ended),
         };
-        let request = RequestSummary::of(&frame.bytes);
-        // The frame's share of the request budget is held until the
-        // request is answered.
-        let permit = frame.permit;
-        match api::handle_on(&shard, frame.bytes, &advertised).await {
-            Reply::Later(answer) => in_flight.push_back(Pending {
-                request,
-                _permit: permit,
-                answer: glommio::spawn_local(answer).detach(),
-            }),
-            reply => {
-                if let Err(ended) = finish(&mut socket, &mut in_flight).await {
-                    break Err(ended);
+        if let Err(ended) = answer(&shard, &mut socket, &mut in_flight, frame, &advertised).await {
+            break Err(ended);
+        }
+    };
+    log_end(&peer, ended);
+}
+
+/// The next request frame; `None` when, while waiting for it, the oldest
+/// answer in flight came and was written. With nothing in flight the wait
+/// is bounded by `connections.max.idle.ms`.
+async fn next_frame(
+    socket: &mut Socket,
+    frames: &mut FrameReader,
+    in_flight: &mut InFlight,
+    idle_max: Option<Duration>,
+) -> Result<Option<Frame>, Ended> {
+    let next = match in_flight.front_mut() {
+        None => {
+            let reading = frames.next(&mut socket.stream);
+            match idle_max {
+                None => reading.await,
+                Some(idle) => until(Instant::now() + idle, reading).await.ok_or_else(|| {
+                    Ended::closed(format!(
+                        "idle for {} ms (connections.max.idle.ms)",
+                        idle.as_millis()
+                    ))
+                })?,
+            }
+        }
+        Some(Pending { answer: oldest, .. }) => {
+            let waited = {
+                let reading = std::pin::pin!(frames.next(&mut socket.stream));
+                match select(reading, oldest).await {
+                    Either::Left((next, _)) => Ok(next),
+                    Either::Right((reply, _)) => Err(reply.unwrap_or_else(lost)),
                 }
-                if let Err(ended) = write_reply(&mut socket, reply, request).await {
-                    break Err(ended);
+            };
+            match waited {
+                Ok(next) => next,
+                Err(reply) => {
+                    let oldest = in_flight.pop_front().expect("the oldest answered");
+                    write_reply(socket, reply, oldest.request).await?;
+                    return Ok(None);
                 }
             }
         }
     };
+    match next {
+        Ok(Some(frame)) => Ok(Some(frame)),
+        // The input ended (the client half-closed, or the shard is
+        // stopping and shut the read side): answer what was started.
+        Ok(None) | Err(FrameError::EndInsideFrame) => {
+            let _ = finish(socket, in_flight).await;
+            Err(Ended::Quietly("input ended".into()))
+        }
+        Err(FrameError::SizeOutOfBounds(size)) => Err(Ended::closed(format!(
+            "request size {size} out of bounds (socket.request.max.bytes)"
+        ))),
+        Err(FrameError::Io(error)) => Err(Ended::Quietly(error)),
+    }
+}
+
+/// Handles one request: an answer to come later takes its place in
+/// flight; any other is written once every earlier answer is.
+async fn answer(
+    shard: &Rc<Shard>,
+    socket: &mut Socket,
+    in_flight: &mut InFlight,
+    frame: Frame,
+    advertised: &Endpoint,
+) -> Result<(), Ended> {
+    let request = RequestSummary::of(&frame.bytes);
+    // The frame's share of the request budget is held until the request
+    // is answered.
+    let permit = frame.permit;
+    match api::handle_on(shard, frame.bytes, advertised).await {
+        Reply::Later(answer) => {
+            in_flight.push_back(Pending {
+                request,
+                _permit: permit,
+                answer: glommio::spawn_local(answer).detach(),
+            });
+            Ok(())
+        }
+        reply => {
+            finish(socket, in_flight).await?;
+            write_reply(socket, reply, request).await?;
+            drop(permit);
+            Ok(())
+        }
+    }
+}
+
+fn log_end(peer: &str, ended: Result<(), Ended>) {
     match ended {
         Ok(()) => {}
         Err(Ended::Quietly(reason)) => tracing::debug!(%peer, "connection ends: {reason}"),
