@@ -50,7 +50,11 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     let listeners = bound_addresses(&config)?;
     let (ready_sender, ready) = std::sync::mpsc::channel::<Result<(), String>>();
     raise_open_files_limit();
-    let quotas = ConnectionQuotas::new(config.max_connections(), config.max_connections_per_ip());
+    let quotas = ConnectionQuotas::new(
+        config.max_connections(),
+        config.max_connections_per_ip(),
+        per_ip_overrides(&config)?,
+    );
 
     block_shutdown_signals();
     let stop = Arc::new(AtomicBool::new(false));
@@ -308,6 +312,27 @@ fn bound_addresses(config: &BrokerConfig) -> Result<Vec<(Listener, std::net::Soc
             Ok((listener, address))
         })
         .collect()
+}
+
+/// `max.connections.per.ip.overrides` by address: each host resolved now,
+/// every address it resolves to getting its limit.
+fn per_ip_overrides(
+    config: &BrokerConfig,
+) -> Result<std::collections::HashMap<std::net::IpAddr, usize>, String> {
+    let mut out = std::collections::HashMap::new();
+    for (host, limit) in config
+        .max_connections_per_ip_overrides()
+        .map_err(|error| error.to_string())?
+    {
+        let addresses =
+            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0)).map_err(|error| {
+                format!("max.connections.per.ip.overrides: cannot resolve {host}: {error}")
+            })?;
+        for address in addresses {
+            out.insert(address.ip(), limit);
+        }
+    }
+    Ok(out)
 }
 
 /// Connections refused over a limit, logged at most once a second for

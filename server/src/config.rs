@@ -201,6 +201,12 @@ const KEYS: &[Key] = &[
         doc: "open connections from one address; new ones beyond are closed at once",
     },
     Key {
+        name: "max.connections.per.ip.overrides",
+        default: None,
+        kind: Kind::Text,
+        doc: "per-address limits that replace max.connections.per.ip: host:count,host:count",
+    },
+    Key {
         name: "connections.max.idle.ms",
         default: Some("600000"),
         kind: LONG,
@@ -433,6 +439,7 @@ impl BrokerConfig {
     /// whole configuration is read.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listeners()?;
+        self.max_connections_per_ip_overrides()?;
         if let Some(budget) = self.queued_max_request_bytes() {
             let request_max = self.socket_request_max_bytes();
             if budget < request_max {
@@ -463,6 +470,38 @@ impl BrokerConfig {
     pub fn max_connections_per_ip(&self) -> usize {
         self.int("max.connections.per.ip")
             .unwrap_or(i32::MAX as i64) as usize
+    }
+
+    /// `max.connections.per.ip.overrides` as (host, limit) pairs; hosts
+    /// are resolved when the broker starts.
+    pub fn max_connections_per_ip_overrides(&self) -> Result<Vec<(String, usize)>, ConfigError> {
+        let Some(value) = self.values.get("max.connections.per.ip.overrides") else {
+            return Ok(Vec::new());
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: "max.connections.per.ip.overrides".into(),
+            value: value.clone(),
+            reason,
+        };
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                let (host, count) = entry
+                    .rsplit_once(':')
+                    .ok_or_else(|| invalid(format!("{entry:?}: expected host:count")))?;
+                let count: u32 = count
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("{entry:?}: the count is not a whole number")))?;
+                let host = host.trim().trim_matches(['[', ']']);
+                if host.is_empty() {
+                    return Err(invalid(format!("{entry:?}: no host")));
+                }
+                Ok((host.to_string(), count as usize))
+            })
+            .collect()
     }
 
     /// How long a connection may send no request; None: for ever.
@@ -642,6 +681,31 @@ mod tests {
         );
         config.set("log.retention.ms", "1000").unwrap();
         assert_eq!(config.retention_ms(), Some(1000));
+        config
+            .set(
+                "max.connections.per.ip.overrides",
+                "10.0.0.1:5, [::1]:0 ,broker2:7",
+            )
+            .unwrap();
+        assert_eq!(
+            config.max_connections_per_ip_overrides().unwrap(),
+            [
+                ("10.0.0.1".to_string(), 5),
+                ("::1".to_string(), 0),
+                ("broker2".to_string(), 7)
+            ]
+        );
+        config
+            .set("max.connections.per.ip.overrides", "10.0.0.1=5")
+            .unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("max.connections.per.ip.overrides"),
+            "{error}"
+        );
+        config
+            .set("max.connections.per.ip.overrides", "10.0.0.1:5")
+            .unwrap();
         config.set("queued.max.request.bytes", "1000").unwrap();
         let error = config.validate().unwrap_err().to_string();
         assert!(

@@ -48,7 +48,17 @@ fn hold(broker: &Broker, source: [u8; 4], count: usize) -> Vec<Raw> {
 
 #[test]
 fn connections_over_the_limits_are_closed_and_freed_places_given_again() {
-    let broker = Broker::start_logged(2, &["max.connections=12", "max.connections.per.ip=8"]);
+    let broker = Broker::start_logged(
+        2,
+        &[
+            "max.connections=12",
+            "max.connections.per.ip=8",
+            "max.connections.per.ip.overrides=127.0.0.4:0",
+        ],
+    );
+    // An address whose override is 0 gets no connection at all.
+    let mut barred = connect_from(&broker, [127, 0, 0, 4]);
+    assert!(barred.is_closed(), "127.0.0.4 is overridden to 0");
 
     // Eight from 127.0.0.1, spread over both shards: the limit is the
     // broker's, not a shard's.
@@ -80,7 +90,10 @@ fn connections_over_the_limits_are_closed_and_freed_places_given_again() {
         );
     }
     let log = broker.log_text();
-    assert!(log.contains("max.connections.per.ip=8"), "{log}");
+    assert!(
+        log.contains("127.0.0.4 holds max.connections.per.ip.overrides=0"),
+        "{log}"
+    );
     assert!(log.contains("max.connections=12"), "{log}");
 }
 
