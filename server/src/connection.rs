@@ -243,7 +243,7 @@ type InFlight = VecDeque<Pending>;
 struct Pending {
     request: RequestSummary,
     /// Its share of the request budget, given back once it is answered.
-    _permit: Option<glommio::sync::StaticPermit>,
+    _permit: Option<crate::request_budget::Permit>,
     answer: glommio::task::JoinHandle<Reply>,
 }
 

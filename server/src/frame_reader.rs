@@ -19,9 +19,8 @@
 //! read and before any of its body is; a frame that does not fit waits
 //! (its connection reads nothing more) until answers of earlier requests
 //! give bytes back. The permit travels with the frame, and the connection
-//! drops it once the request is answered. The budget is glommio's
-//! semaphore, which is not first-come first-served: under sustained load
-//! small frames can pass a large one that waits.
+//! drops it once the request is answered. Waits are served in the order
+//! they came (`request_budget`), so small frames never starve a large one.
 //!
 //! Cancel-safe: bytes read, and a permit taken, stay in the reader when a
 //! `next` is dropped, so a connection can wait for the next request and
@@ -33,10 +32,10 @@ use std::task::Poll;
 
 use bytes::Bytes;
 use futures_lite::AsyncRead;
-use glommio::sync::{Semaphore, StaticPermit};
 
 use crate::frame_buffer;
 use crate::limits::READ_CHUNK_BYTES;
+use crate::request_budget::{Permit, RequestBudget};
 
 /// Frames above this size are read into a pooled buffer of their own.
 const SMALL_FRAME_BYTES_MAX: usize = 16 * 1024;
@@ -70,7 +69,7 @@ struct Large {
 /// share of it they hold until the request is answered.
 pub struct Frame {
     pub bytes: Bytes,
-    pub permit: Option<StaticPermit>,
+    pub permit: Option<Permit>,
 }
 
 pub struct FrameReader {
@@ -81,13 +80,13 @@ pub struct FrameReader {
     large: Option<Large>,
     request_max: usize,
     /// The shard's request bytes budget, if bounded.
-    budget: Option<Rc<Semaphore>>,
+    budget: Option<Rc<RequestBudget>>,
     /// The budget taken for the frame being read.
-    permit: Option<StaticPermit>,
+    permit: Option<Permit>,
 }
 
 impl FrameReader {
-    pub fn new(request_max: usize, budget: Option<Rc<Semaphore>>) -> FrameReader {
+    pub fn new(request_max: usize, budget: Option<Rc<RequestBudget>>) -> FrameReader {
         FrameReader {
             head: vec![0u8; READ_CHUNK_BYTES].into_boxed_slice(),
             start: 0,
@@ -125,11 +124,7 @@ impl FrameReader {
             }
             if let Some(size) = self.size_in_head()? {
                 if let (Some(budget), None) = (&self.budget, &self.permit) {
-                    let permit = budget
-                        .acquire_static_permit(size as u64)
-                        .await
-                        .map_err(|error| FrameError::Io(format!("request budget: {error}")))?;
-                    self.permit = Some(permit);
+                    self.permit = Some(budget.acquire(size).await);
                 }
                 if let Some(bytes) = self.frame_in_head(size) {
                     return Ok(Some(Frame {

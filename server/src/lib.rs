@@ -18,6 +18,7 @@ pub mod harness;
 mod limits;
 mod listeners;
 mod metrics;
+mod request_budget;
 mod sendfile_pool;
 mod shard;
 mod topic_config;

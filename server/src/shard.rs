@@ -142,7 +142,7 @@ pub struct Shard {
     next_connection_id: Cell<u64>,
     /// Request bytes this shard's connections may hold in flight
     /// (`queued.max.request.bytes`), if bounded; see `frame_reader`.
-    pub request_budget: Option<Rc<glommio::sync::Semaphore>>,
+    pub request_budget: Option<Rc<crate::request_budget::RequestBudget>>,
     /// Set once the broker is shutting down: long waits end early.
     pub stopping: Cell<bool>,
     /// Serialises topic-table changes (used on the controller shard).
@@ -158,7 +158,7 @@ impl Shard {
     pub fn new(id: usize, count: usize, config: Arc<BrokerConfig>, senders: Senders<Job>) -> Shard {
         let request_budget = config
             .queued_max_request_bytes()
-            .map(|bytes| Rc::new(glommio::sync::Semaphore::new(bytes as u64)));
+            .map(crate::request_budget::RequestBudget::new);
         Shard {
             id,
             count,
