@@ -83,6 +83,9 @@ async fn lookup(
             .max_timestamp()
             .map_or((-1, -1), |(timestamp, offset)| (offset.0, timestamp.0))),
         timestamp if timestamp >= 0 => {
+            let inflated_bytes_max =
+                engine::limits::batch_inflated_bytes_max(log.config().max_message_bytes);
+            let inflate = |batch: &[u8]| inflate(batch, inflated_bytes_max);
             let found = log
                 .offset_for_timestamp_with(engine::TimestampMs(timestamp), &inflate)
                 .await
@@ -93,19 +96,14 @@ async fn lookup(
     }
 }
 
-/// Lists the records of a compressed batch with kafka-protocol's codecs.
-fn inflate(batch: &[u8]) -> Option<Vec<(engine::Offset, engine::TimestampMs)>> {
-    let mut bytes = bytes::Bytes::copy_from_slice(batch);
-    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).ok()?;
-    Some(
-        set.records
-            .iter()
-            .map(|record| {
-                (
-                    engine::Offset(record.offset),
-                    engine::TimestampMs(record.timestamp),
-                )
-            })
-            .collect(),
-    )
+/// Lists the `(offset, timestamp)` of the records of a compressed batch,
+/// inflating at most `inflated_bytes_max` (a batch stored before
+/// validation existed may claim any count: the list grows with the records
+/// found, never by a count). `None` falls back to the batch's own bounds.
+fn inflate(
+    batch: &[u8],
+    inflated_bytes_max: usize,
+) -> Option<Vec<(engine::Offset, engine::TimestampMs)>> {
+    let batch = engine::record_batch::RecordBatch::parse_header_only(batch)?;
+    engine::record_batch::record_offsets_and_timestamps(&batch, inflated_bytes_max).ok()
 }
