@@ -153,6 +153,9 @@ pub struct Shard {
     /// so a stopping shard can end their reads (`stop_reading_connections`).
     open_connections: RefCell<HashMap<u64, std::os::fd::RawFd>>,
     next_connection_id: Cell<u64>,
+    /// Request bytes this shard's connections may hold in flight
+    /// (`queued.max.request.bytes`), if bounded; see `frame_reader`.
+    pub request_budget: Option<Rc<crate::request_budget::RequestBudget>>,
     /// Set once the broker is shutting down: long waits end early.
     pub stopping: Cell<bool>,
     /// Serialises topic-table changes (used on the controller shard).
@@ -166,6 +169,9 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(id: usize, count: usize, config: Arc<BrokerConfig>, senders: Senders<Job>) -> Shard {
+        let request_budget = config
+            .queued_max_request_bytes()
+            .map(crate::request_budget::RequestBudget::new);
         Shard {
             id,
             count,
@@ -176,6 +182,7 @@ impl Shard {
             senders,
             open_connections: RefCell::new(HashMap::new()),
             next_connection_id: Cell::new(0),
+            request_budget,
             stopping: Cell::new(false),
             controller_changes: Rc::new(glommio::sync::Semaphore::new(1)),
             producer_ids: Cell::new((0, 0)),

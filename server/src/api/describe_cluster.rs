@@ -11,6 +11,7 @@ use super::metadata::CLUSTER_ID;
 use super::reply::Reply;
 use super::{encode, Preamble};
 use crate::error_code;
+use crate::listeners::Endpoint;
 use crate::shard::Shard;
 
 /// Kafka's `EndpointType` codes (DescribeCluster v1+).
@@ -29,6 +30,7 @@ pub async fn handle(
     shard: &Rc<Shard>,
     preamble: Preamble,
     request: DescribeClusterRequest,
+    advertised: &Endpoint,
 ) -> Reply {
     let response = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_BROKERS);
     // This listener serves brokers; there is no separate controller endpoint.
@@ -44,10 +46,7 @@ pub async fn handle(
         );
     }
     let node_id = shard.config.node_id();
-    let (host, port) = shard
-        .config
-        .advertised_listener()
-        .unwrap_or_else(|_| ("127.0.0.1".into(), 9092));
+    let (host, port) = (advertised.host.clone(), advertised.port);
     let operations = if request.include_cluster_authorized_operations {
         CLUSTER_OPERATIONS
     } else {

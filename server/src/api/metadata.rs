@@ -14,16 +14,20 @@ use kafka_protocol::ResponseError;
 use super::reply::Reply;
 use super::{encode, Preamble};
 use crate::controller::{self, NewTopic};
+use crate::listeners::Endpoint;
 use crate::shard::Shard;
 
 pub const CLUSTER_ID: &str = "ringlog-cluster";
 
-pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: MetadataRequest) -> Reply {
+/// `advertised`: what clients of the listener the request came on are told.
+pub async fn handle(
+    shard: &Rc<Shard>,
+    preamble: Preamble,
+    request: MetadataRequest,
+    advertised: &Endpoint,
+) -> Reply {
     let node_id = shard.config.node_id();
-    let (host, port) = shard
-        .config
-        .advertised_listener()
-        .unwrap_or_else(|_| ("127.0.0.1".into(), 9092));
+    let (host, port) = (advertised.host.clone(), advertised.port);
     let requested: Option<Vec<String>> = match request.topics {
         None => None,
         // v0 has no null: an empty list means every topic.

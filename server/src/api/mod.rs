@@ -42,6 +42,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use crate::listeners::Endpoint;
 use crate::shard::Shard;
 use reply::Reply;
 
@@ -150,19 +151,36 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
     })
 }
 
-/// Answers one request frame.
+/// Answers one request frame as if it came on the first listener (for
+/// callers with no connection: fuzz targets, benchmarks).
 pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
+    let advertised = shard
+        .config
+        .listeners()
+        .ok()
+        .and_then(|listeners| listeners.into_iter().next())
+        .map(|listener| listener.advertised)
+        .unwrap_or_else(|| Endpoint {
+            host: "127.0.0.1".into(),
+            port: 9092,
+        });
+    handle_on(shard, frame, &advertised).await
+}
+
+/// Answers one request frame that came on a listener whose clients are
+/// told `advertised` (Metadata, FindCoordinator, DescribeCluster).
+pub async fn handle_on(shard: &Rc<Shard>, frame: Bytes, advertised: &Endpoint) -> Reply {
     match decode_request(frame) {
-        Ok(request) => dispatch(shard, request).await,
+        Ok(request) => dispatch(shard, request, advertised).await,
         Err(error) => error.reply(),
     }
 }
 
-async fn dispatch(shard: &Rc<Shard>, request: Request) -> Reply {
+async fn dispatch(shard: &Rc<Shard>, request: Request, advertised: &Endpoint) -> Reply {
     let preamble = request.preamble;
     match request.body {
         RequestKind::ApiVersions(body) => api_versions::handle(preamble, body),
-        RequestKind::Metadata(body) => metadata::handle(shard, preamble, body).await,
+        RequestKind::Metadata(body) => metadata::handle(shard, preamble, body, advertised).await,
         RequestKind::Produce(body) => produce::handle(shard, preamble, body).await,
         RequestKind::Fetch(body) => fetch::handle(shard, preamble, body).await,
         RequestKind::ListOffsets(body) => list_offsets::handle(shard, preamble, body).await,
@@ -178,14 +196,18 @@ async fn dispatch(shard: &Rc<Shard>, request: Request) -> Reply {
             incremental_alter_configs::handle(shard, preamble, body).await
         }
         RequestKind::DeleteRecords(body) => delete_records::handle(shard, preamble, body).await,
-        RequestKind::DescribeCluster(body) => describe_cluster::handle(shard, preamble, body).await,
+        RequestKind::DescribeCluster(body) => {
+            describe_cluster::handle(shard, preamble, body, advertised).await
+        }
         RequestKind::DescribeLogDirs(body) => {
             describe_log_dirs::handle(shard, preamble, body).await
         }
         RequestKind::OffsetForLeaderEpoch(body) => {
             offset_for_leader_epoch::handle(shard, preamble, body).await
         }
-        RequestKind::FindCoordinator(body) => find_coordinator::handle(shard, preamble, body).await,
+        RequestKind::FindCoordinator(body) => {
+            find_coordinator::handle(shard, preamble, body, advertised).await
+        }
         RequestKind::JoinGroup(body) => {
             join_group::handle(shard, preamble, body, request.client_id).await
         }
