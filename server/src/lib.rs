@@ -3,7 +3,7 @@
 //! thin `main` over `cli::main`; the library exists so that fuzz targets and
 //! benchmarks can drive the request path through a public API.
 
-mod api;
+pub mod api;
 mod broker;
 pub mod cli;
 mod config;
@@ -13,6 +13,7 @@ mod error_code;
 mod frame_buffer;
 mod frame_reader;
 mod group;
+pub mod harness;
 mod limits;
 mod metrics;
 mod shard;

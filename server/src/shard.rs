@@ -185,6 +185,14 @@ impl Shard {
         self.topics.borrow().topics.get(name).cloned()
     }
 
+    /// The name of the topic with this id, from this shard's copy.
+    pub fn topic_name_of(&self, topic_id: uuid::Uuid) -> Option<String> {
+        self.topics
+            .borrow()
+            .name_of(topic_id.as_u128())
+            .map(str::to_string)
+    }
+
     /// Registers an open connection's socket; returns its id, which
     /// [`Shard::connection_closed`] takes back before the socket is closed.
     pub fn connection_opened(&self, socket: std::os::fd::RawFd) -> u64 {

@@ -90,8 +90,14 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
     let mut wanted = Vec::new();
     let mut topic_sizes = Vec::new();
     for topic in &request.topics {
-        let name: Rc<str> = Rc::from(topic.topic.as_str());
-        topic_sizes.push((name.clone(), topic.partitions.len()));
+        // From v13 topics are named by id (KIP-516); an unknown id reads
+        // as the empty name, which no topic has (UNKNOWN_TOPIC_ID).
+        let name: Rc<str> = if preamble.api_version >= 13 {
+            Rc::from(shard.topic_name_of(topic.topic_id).unwrap_or_default())
+        } else {
+            Rc::from(topic.topic.as_str())
+        };
+        topic_sizes.push((name.clone(), topic.topic_id, topic.partitions.len()));
         for partition in &topic.partitions {
             wanted.push(Wanted {
                 topic: name.clone(),
@@ -290,6 +296,9 @@ async fn read_one(
     offset: i64,
     max_bytes: u64,
 ) -> PartitionData {
+    if topic.is_empty() {
+        return PartitionData::failed(ResponseError::UnknownTopicId.code());
+    }
     let Some(log) = owner.partition(topic, partition) else {
         return PartitionData::failed(ResponseError::UnknownTopicOrPartition.code());
     };
@@ -348,14 +357,14 @@ fn to_parts(result: engine::ReadResult) -> PartitionData {
     }
 }
 
-/// Writes the response by hand (versions 4 to 12; 12 is flexible):
+/// Writes the response by hand (versions 0 to 18; 12 on are flexible):
 /// `error_code` is the top-level one (sent from version 7), `topics` gives
-/// each topic's name and partition count, `partitions` the partitions' data
-/// in request order.
+/// each topic's name, id (sent instead of the name from version 13) and
+/// partition count, `partitions` the partitions' data in request order.
 fn encode(
     preamble: Preamble,
     error_code: i16,
-    topics: &[(Rc<str>, usize)],
+    topics: &[(Rc<str>, uuid::Uuid, usize)],
     partitions: Vec<PartitionData>,
 ) -> Reply {
     let version = preamble.api_version;
@@ -366,25 +375,35 @@ fn encode(
     if flexible {
         put_uvarint(&mut head, 0); // response header tagged fields
     }
-    head.put_i32(0); // throttle_time_ms
+    if version >= 1 {
+        head.put_i32(0); // throttle_time_ms
+    }
     if version >= 7 {
         head.put_i16(error_code);
         head.put_i32(0); // session_id: sessionless
     }
     let mut partitions = partitions.into_iter();
     put_array_len(&mut head, topics.len(), flexible);
-    for (name, count) in topics {
-        put_string(&mut head, name, flexible);
+    for (name, topic_id, count) in topics {
+        if version >= 13 {
+            head.put_slice(topic_id.as_bytes());
+        } else {
+            put_string(&mut head, name, flexible);
+        }
         put_array_len(&mut head, *count, flexible);
         for data in partitions.by_ref().take(*count) {
             head.put_i32(data.partition);
             head.put_i16(data.error_code);
             head.put_i64(data.high_watermark);
-            head.put_i64(data.last_stable_offset);
+            if version >= 4 {
+                head.put_i64(data.last_stable_offset);
+            }
             if version >= 5 {
                 head.put_i64(data.log_start_offset);
             }
-            put_array_len(&mut head, 0, flexible); // aborted_transactions: none
+            if version >= 4 {
+                put_array_len(&mut head, 0, flexible); // aborted_transactions: none
+            }
             if version >= 11 {
                 head.put_i32(-1); // preferred_read_replica
             }
@@ -461,9 +480,10 @@ mod tests {
     /// The hand-written encoding decodes with kafka-protocol's own decoder.
     #[test]
     fn hand_encoding_matches_the_schema_for_every_version() {
-        for version in 4..=12 {
+        for version in 0..=18 {
             let record_bytes = Bytes::from_static(b"not-really-a-batch");
-            let topics = vec![(Rc::from("events"), 2)];
+            let topic_id = uuid::Uuid::from_u128(0x1234);
+            let topics = vec![(Rc::from("events"), topic_id, 2)];
             let partitions = vec![
                 PartitionData {
                     partition: 0,
@@ -501,18 +521,54 @@ mod tests {
                 ResponseHeader::decode(&mut body, ApiKey::Fetch.response_header_version(version))
                     .unwrap();
             assert_eq!(header.correlation_id, 77);
-            let response = FetchResponse::decode(&mut body, version).unwrap();
+            // (topic, [(records, high watermark, error, log start)])
+            let (topic, partitions) = if version >= 4 {
+                let response = FetchResponse::decode(&mut body, version).unwrap();
+                let topic = &response.responses[0];
+                let partitions: Vec<_> = topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.records.clone(),
+                            p.high_watermark,
+                            p.error_code,
+                            p.log_start_offset,
+                        )
+                    })
+                    .collect();
+                if version >= 13 {
+                    assert_eq!(topic.topic_id, topic_id);
+                    (String::from("events"), partitions)
+                } else {
+                    (topic.topic.to_string(), partitions)
+                }
+            } else {
+                use kafka_protocol_legacy::messages::FetchResponse as OldFetchResponse;
+                use kafka_protocol_legacy::protocol::Decodable as _;
+                let response = OldFetchResponse::decode(&mut body, version).unwrap();
+                let topic = &response.responses[0];
+                let partitions: Vec<_> = topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.records.clone(),
+                            p.high_watermark,
+                            p.error_code,
+                            p.log_start_offset,
+                        )
+                    })
+                    .collect();
+                (topic.topic.to_string(), partitions)
+            };
             assert!(body.is_empty(), "v{version}: every byte consumed");
-            let partitions = &response.responses[0].partitions;
-            assert_eq!(response.responses[0].topic.to_string(), "events");
-            assert_eq!(
-                partitions[0].records.as_deref(),
-                Some(&b"not-really-a-batch"[..])
-            );
-            assert_eq!(partitions[0].high_watermark, 10);
-            assert_eq!(partitions[1].error_code, 1);
+            assert_eq!(topic, "events");
+            assert_eq!(partitions[0].0.as_deref(), Some(&b"not-really-a-batch"[..]));
+            assert_eq!(partitions[0].1, 10);
+            assert_eq!(partitions[1].2, 1);
             if version >= 5 {
-                assert_eq!(partitions[0].log_start_offset, 2);
+                assert_eq!(partitions[0].3, 2);
             }
         }
     }

@@ -59,12 +59,18 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: ProduceReque
     let mut accepted = Vec::new();
     let mut outcomes = Vec::new();
     for topic in &request.topic_data {
+        // From v13 topics are named by id (KIP-516).
+        let name = if preamble.api_version >= 13 {
+            shard.topic_name_of(topic.topic_id)
+        } else {
+            Some(topic.name.to_string())
+        };
         for partition in &topic.partition_data {
             let (sender, receiver) = oneshot::channel();
             accepted.push(receiver);
             outcomes.push(produce_one(
                 shard.clone(),
-                topic.name.to_string(),
+                name.clone(),
                 partition.index,
                 partition.records.clone(),
                 acks,
@@ -120,9 +126,12 @@ fn answer(
                         .with_log_start_offset(result.log_start_offset)
                 })
                 .collect();
-            TopicProduceResponse::default()
-                .with_name(topic.name.clone())
-                .with_partition_responses(partitions)
+            let response = TopicProduceResponse::default().with_partition_responses(partitions);
+            if preamble.api_version >= 13 {
+                response.with_topic_id(topic.topic_id)
+            } else {
+                response.with_name(topic.name.clone())
+            }
         })
         .collect();
     if acks == 0 {
@@ -138,12 +147,15 @@ fn answer(
 /// dropped or sent once they are appended in memory or refused.
 async fn produce_one(
     shard: Rc<Shard>,
-    topic: String,
+    topic: Option<String>,
     partition: i32,
     records: Option<Bytes>,
     acks: i16,
     accepted: oneshot::Sender<()>,
 ) -> PartitionOutcome {
+    let Some(topic) = topic else {
+        return PartitionOutcome::failed(ResponseError::UnknownTopicId, "no topic with that id");
+    };
     if !matches!(acks, -1..=1) {
         return PartitionOutcome::failed(
             ResponseError::InvalidRequiredAcks,
