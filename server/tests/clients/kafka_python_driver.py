@@ -101,7 +101,9 @@ def group_admin():
     admin = KafkaAdminClient(**common)
     d.fact("listed", any(g["group_id"] == args.group for g in admin.list_groups()))
     d.fact("state", admin.describe_groups([args.group])[args.group]["group_state"])
-    offsets = admin.list_group_offsets({args.group: None})[args.group]
+    # Before Kafka 0.10.2 OffsetFetch needs the partitions named.
+    partitions = None if broker_at_least(0, 10, 2) else [TopicPartition(args.topic, p) for p in range(3)]
+    offsets = admin.list_group_offsets({args.group: partitions})[args.group]
     d.fact("committed", sum(meta.offset for meta in offsets.values()))
     if broker_at_least(1, 1):  # DeleteGroups
         for group, error in admin.delete_groups([args.group]).items():

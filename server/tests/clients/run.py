@@ -202,6 +202,8 @@ def clients():
             python_full if version >= "2.1" else [s for s in python_full if s != "zstd"],
             not_offered={} if version >= "2.1" else {"zstd": "zstd needs Kafka 2.1 (Sarama refuses it)"},
             group_admin_facts=("listed", "state", "committed"),
+            admin_facts=Client.admin_facts if version >= "2.1" else
+            ("created", "partitions", "retention_ms", "deleted"),
             build=go_build("sarama")))
     rows.append(Client(
         "kafka-go", [str(CLIENTS_TARGET / "go" / "kafkago")],
@@ -460,6 +462,7 @@ def check_admin(client, scenario, args, events):
 
 
 def check_group_admin(client, scenario, args, events):
+    check_produced(client, args, events, args["records"])
     wanted = {"listed": True, "state": "Empty", "committed": args["records"], "deleted": True,
               "listed_after_delete": False}
     check_facts(events, {name: wanted[name] for name in client.group_admin_facts})
@@ -566,6 +569,16 @@ def write_doc(rows, results, expected):
     if notes:
         lines += ["", "## Failures", ""]
         lines += [f"{n}. {note}" for n, note in enumerate(notes, 1)]
+    lines += ["", "## What the admin cells cover", "",
+              "Each client makes the calls it offers; the cell checks the answers of those:", ""]
+    for row in rows:
+        covered = []
+        if "admin" in row.scenarios:
+            covered.append("admin: " + ", ".join(row.admin_facts))
+        if "group_admin" in row.scenarios:
+            covered.append("group_admin: " + ", ".join(row.group_admin_facts))
+        if covered:
+            lines.append(f"- {row.name}: " + "; ".join(covered))
     not_offered = [(row.name, s, why) for row in rows for s, why in row.not_offered.items()]
     if not_offered:
         lines += ["", "## Not offered", ""]
