@@ -338,7 +338,9 @@ fn admin(args: &Args) {
 }
 
 fn main() {
-    let json = std::env::args().next_back().expect("the scenario arguments");
+    let json = std::env::args()
+        .next_back()
+        .expect("the scenario arguments");
     let args = Args {
         scenario: field(&json, "scenario"),
         bootstrap: field(&json, "bootstrap"),
