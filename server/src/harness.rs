@@ -34,7 +34,16 @@ pub enum Answer {
     Nothing,
     /// The broker would close the connection, for this reason.
     Closed(String),
+    /// No answer within the harness's deadline (`ANSWER_DEADLINE`): a long
+    /// poll or a group waiting for members, as a client may ask for.
+    Pending,
 }
+
+/// How long the harness waits for one answer. A Fetch may ask to wait up
+/// to `max_wait_ms` and a JoinGroup for its rebalance: the fuzz target must
+/// not spend its time in such waits, so a request still waiting is dropped
+/// (as a connection that closes drops it).
+const ANSWER_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
 
 type Work = (Bytes, mpsc::Sender<Answer>);
 
@@ -123,7 +132,11 @@ async fn serve(
         // Blocking on the queue between requests is fine: this executor
         // runs nothing else, and every request is finished before the next.
         while let Ok((frame, reply_to)) = queue.recv() {
-            let answer = settle(crate::api::handle(&shard, frame).await).await;
+            let deadline = std::time::Instant::now() + ANSWER_DEADLINE;
+            let answering = async { settle(crate::api::handle(&shard, frame).await).await };
+            let answer = crate::shard::until(deadline, answering)
+                .await
+                .unwrap_or(Answer::Pending);
             let _ = reply_to.send(answer);
         }
     }

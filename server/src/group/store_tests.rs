@@ -122,11 +122,14 @@ fn snapshots_bound_the_log_and_loading_gives_the_last_state() {
             }
         }
         last.unwrap().durable().await.unwrap();
-        // Let the last snapshot's compaction finish.
-        for _ in 0..50 {
-            if !log.snapshot_running() {
-                break;
-            }
+        // Let the last snapshot's compaction finish (generously: on a
+        // loaded 2-core machine one second was not always enough).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while log.snapshot_running() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the snapshot never finished"
+            );
             glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
         }
         let start = log.log_start_offset();
