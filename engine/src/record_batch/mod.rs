@@ -7,18 +7,32 @@
 //! Validation happens twice, as TIGER_STYLE asks: before an append
 //! ([`RecordBatch::parse`] with [`Validation::Client`]) and again when
 //! recovery reads the batch back from disk ([`Validation::Stored`]).
+//!
+//! Beside the view: [`compression`] (Kafka's four codecs as bounded
+//! inflate streams), [`validate`] (the records of a compressed client
+//! batch, walked in pieces as Kafka's LogValidator walks them; `parse`
+//! itself never inflates) and [`legacy`] (message formats v0 and v1, up-
+//! and down-converted).
 
 mod builder;
+pub mod compression;
 mod header;
+pub mod legacy;
 mod records;
+pub mod validate;
 pub mod varint;
 
 pub use builder::{raw_batch, BatchBuilder, Header, Record};
+pub use compression::{compress, inflate, Inflater, Lz4Checksum};
 pub use header::{
     Compression, RecordBatchHeader, TimestampType, ATTRIBUTE_CONTROL, ATTRIBUTE_LOG_APPEND_TIME,
     ATTRIBUTE_TRANSACTIONAL, CRC_START_BYTES,
 };
 pub use records::{RecordHeaderView, RecordView, Records};
+pub use validate::{
+    for_each_record_timestamp, record_offsets_and_timestamps, validate_records, BatchValidator,
+    RecordsSummary, RecordsWalker, Step,
+};
 
 use zerocopy::FromBytes;
 
@@ -264,8 +278,8 @@ impl<'a> RecordBatch<'a> {
         self.header().base_sequence.get()
     }
 
-    /// The records of an uncompressed batch; `None` when compressed (the
-    /// engine stores compressed batches as sent and never inflates them).
+    /// The records of an uncompressed batch; `None` when compressed (stored
+    /// as sent; [`validate`] and [`compression`] walk them inflated).
     pub fn records(&self) -> Option<Records<'a>> {
         if self.compression() != Compression::None {
             return None;
