@@ -51,6 +51,19 @@ pub async fn sleep_until(deadline: Instant) {
     }
 }
 
+/// Lets the executor run other tasks if this one has had its share: long
+/// CPU work on a shard (inflating a batch to validate it) calls it
+/// between pieces.
+pub async fn yield_if_needed() {
+    glommio::yield_if_needed().await;
+}
+
+/// Runs `work` on the shard's blocking pool and waits for it: for work
+/// that may block on the disk or costs CPU the shard should not spend.
+pub async fn run_blocking<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> R {
+    glommio::executor().spawn_blocking(work).await
+}
+
 /// Runs `future` until `deadline`: `None` if the deadline came first.
 pub async fn until<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
     let timer = std::pin::pin!(sleep_until(deadline));

@@ -23,7 +23,7 @@ use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::ResponseError;
 
 use super::reply::{Part, Reply};
-use super::Preamble;
+use super::{record_formats, Preamble};
 use crate::error_code;
 use crate::shard::{self, Shard};
 
@@ -81,6 +81,8 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
         );
     }
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    // Fetch v0-v3 read message formats 0 and 1 (down-converted).
+    let magic = record_formats::fetch_magic(preamble.api_version);
     let max_bytes = if request.max_bytes <= 0 {
         i32::MAX as u64
     } else {
@@ -119,7 +121,7 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
     let mut waits = FuturesUnordered::new();
     let mut waiting_on = vec![false; shard.count];
     loop {
-        let gathered = gather(shard, &wanted, &by_owner, max_bytes).await;
+        let gathered = gather(shard, &wanted, &by_owner, max_bytes, magic).await;
         let total: u64 = gathered.iter().map(|data| data.bytes).sum();
         let any_error = gathered
             .iter()
@@ -200,6 +202,7 @@ async fn gather(
     wanted: &[Wanted],
     by_owner: &BTreeMap<usize, Vec<usize>>,
     max_bytes: u64,
+    magic: Option<i8>,
 ) -> Vec<PartitionData> {
     let reads = by_owner.iter().map(|(&owner, indices)| {
         let jobs: Vec<(String, i32, i64, u64)> = indices
@@ -214,7 +217,7 @@ async fn gather(
                 )
             })
             .collect();
-        read_on(shard, owner, jobs, max_bytes)
+        read_on(shard, owner, jobs, max_bytes, magic)
     });
     let mut gathered: Vec<Option<PartitionData>> = (0..wanted.len()).map(|_| None).collect();
     for ((_, indices), results) in by_owner.iter().zip(join_all(reads).await) {
@@ -241,6 +244,7 @@ async fn gather(
                 shard.owner_of(&want.topic, want.partition),
                 job,
                 limit,
+                magic,
             )
             .await
             .pop()
@@ -261,6 +265,7 @@ async fn read_on(
     owner: usize,
     partitions: Vec<(String, i32, i64, u64)>,
     max_bytes: u64,
+    magic: Option<i8>,
 ) -> Vec<PartitionData> {
     let count = partitions.len();
     let answer = shard
@@ -273,7 +278,7 @@ async fn read_on(
                 let data = if limit == 0 && total > 0 {
                     PartitionData::skipped()
                 } else {
-                    read_one(&owner, &topic, partition, offset, limit.max(1)).await
+                    read_one(&owner, &topic, partition, offset, limit.max(1), magic).await
                 };
                 remaining = remaining.saturating_sub(data.bytes);
                 total += data.bytes;
@@ -295,6 +300,7 @@ async fn read_one(
     partition: i32,
     offset: i64,
     max_bytes: u64,
+    magic: Option<i8>,
 ) -> PartitionData {
     if topic.is_empty() {
         return PartitionData::failed(ResponseError::UnknownTopicId.code());
@@ -303,7 +309,13 @@ async fn read_one(
         return PartitionData::failed(ResponseError::UnknownTopicOrPartition.code());
     };
     match log.read(engine::Offset(offset), max_bytes).await {
-        Ok(result) => to_parts(result),
+        Ok(result) => match magic {
+            None => to_parts(result),
+            Some(magic) => {
+                let max_message_bytes = log.config().max_message_bytes;
+                down_converted(result, magic, max_message_bytes, max_bytes).await
+            }
+        },
         Err(error) => {
             let mut data = PartitionData::failed(error_code::for_engine(&error).code());
             data.high_watermark = log.high_watermark().0;
@@ -312,6 +324,94 @@ async fn read_one(
             data
         }
     }
+}
+
+/// The records of `result` in the message format of an old fetcher
+/// (`record_formats.rs`): read into memory and converted on the blocking
+/// pool, since reading may touch the disk and converting costs CPU.
+async fn down_converted(
+    result: engine::ReadResult,
+    magic: i8,
+    max_message_bytes: usize,
+    max_bytes: u64,
+) -> PartitionData {
+    let mut data = PartitionData {
+        high_watermark: result.high_watermark.0,
+        last_stable_offset: result.last_stable_offset.0,
+        log_start_offset: result.log_start_offset.0,
+        ..PartitionData::default()
+    };
+    let mut chunks = Vec::with_capacity(result.chunks.len());
+    for chunk in &result.chunks {
+        chunks.push(match chunk {
+            engine::ReadChunk::File {
+                file,
+                position,
+                len,
+            } => {
+                // SAFETY: the segment file stays open while `file` is alive.
+                let borrowed = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
+                match borrowed.try_clone_to_owned() {
+                    Ok(fd) => Stored::File(fd, position.0, *len),
+                    Err(error) => {
+                        tracing::error!("duplicating a segment descriptor: {error}");
+                        data.error_code = ResponseError::KafkaStorageError.code();
+                        return data;
+                    }
+                }
+            }
+            engine::ReadChunk::Memory(memory) => Stored::Memory(memory.clone()),
+        });
+    }
+    let converted = shard::run_blocking(move || {
+        let mut stored = Vec::new();
+        for chunk in chunks {
+            match chunk {
+                Stored::Memory(bytes) => stored.extend_from_slice(&bytes),
+                Stored::File(fd, position, len) => {
+                    let start = stored.len();
+                    stored.resize(start + len as usize, 0);
+                    let read = nix::sys::uio::pread(&fd, &mut stored[start..], position as i64)
+                        .map_err(ConvertError::Read)?;
+                    stored.truncate(start + read);
+                }
+            }
+        }
+        record_formats::down_convert(&stored, magic, max_message_bytes, max_bytes as usize)
+            .map_err(ConvertError::Batch)
+            .map(|set| (set, stored.len()))
+    })
+    .await;
+    match converted {
+        Ok((message_set, stored_len)) => {
+            crate::metrics::add_memory_record_bytes(stored_len as u64);
+            data.bytes = message_set.len() as u64;
+            data.parts = vec![Part::Bytes(bytes::Bytes::from(message_set))];
+        }
+        Err(ConvertError::Batch(error)) => {
+            // A zstd batch cannot be given to a v0-v3 fetcher:
+            // UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers.
+            tracing::debug!("down-conversion for a v0-v3 fetch: {error}");
+            data.error_code = error_code::for_batch(&error).code();
+        }
+        Err(ConvertError::Read(error)) => {
+            tracing::warn!("reading a segment to down-convert it: {error}");
+            data.error_code = ResponseError::KafkaStorageError.code();
+        }
+    }
+    data
+}
+
+/// Why down-converting a partition's data failed.
+enum ConvertError {
+    Read(nix::errno::Errno),
+    Batch(engine::BatchError),
+}
+
+/// A piece of stored record data, on its way to the blocking pool.
+enum Stored {
+    File(OwnedFd, u64, u64),
+    Memory(bytes::Bytes),
 }
 
 fn to_parts(result: engine::ReadResult) -> PartitionData {

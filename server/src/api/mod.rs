@@ -31,6 +31,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod record_formats;
 pub mod reply;
 pub mod samples;
 mod sync_group;

@@ -17,7 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::reply::Reply;
-use super::{encode, Preamble};
+use super::{encode, record_formats, Preamble};
 use crate::error_code;
 use crate::shard::Shard;
 
@@ -70,6 +70,7 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: ProduceReque
             accepted.push(receiver);
             outcomes.push(produce_one(
                 shard.clone(),
+                preamble.api_version,
                 name.clone(),
                 partition.index,
                 partition.records.clone(),
@@ -147,6 +148,7 @@ fn answer(
 /// dropped or sent once they are appended in memory or refused.
 async fn produce_one(
     shard: Rc<Shard>,
+    api_version: i16,
     topic: Option<String>,
     partition: i32,
     records: Option<Bytes>,
@@ -179,6 +181,19 @@ async fn produce_one(
                     format!("no partition {topic}-{partition}"),
                 );
             };
+            let max_message_bytes = log.config().max_message_bytes;
+            let records =
+                match record_formats::prepare_produced(api_version, records, max_message_bytes)
+                    .await
+                {
+                    Ok(records) => records,
+                    Err(error) => {
+                        return PartitionOutcome::failed(
+                            error_code::for_batch(&error),
+                            error.to_string(),
+                        )
+                    }
+                };
             let queued = log.append_queued(&records).await;
             // The log has its own copy now. Dropping ours here leaves the
             // request (on the connection's shard) as the frame's last
