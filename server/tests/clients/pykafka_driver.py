@@ -9,6 +9,7 @@ import time
 
 from pykafka import KafkaClient
 from pykafka.common import CompressionType, OffsetType
+from pykafka.partitioners import hashing_partitioner
 
 import driver as d
 
@@ -29,7 +30,10 @@ def report(msg, error=None):
 
 def produce_sync(t, records=None):
     """The seed's get_sync_producer: produce returns once acknowledged."""
-    with t.get_sync_producer(compression=CODECS[args.codec], ack_timeout_ms=8000) as producer:
+    # Keyed records: pykafka's default partitioner is random, its docs name
+    # hashing_partitioner for partition_key.
+    with t.get_sync_producer(compression=CODECS[args.codec], ack_timeout_ms=8000,
+                             partitioner=hashing_partitioner) as producer:
         for i in records or range(args.records):
             key, value, _ = args.record(i)
             report(producer.produce(value, partition_key=key))
@@ -39,7 +43,7 @@ def produce_with_reports(t, records=None):
     """The seed's async producer with delivery reports."""
     records = list(records or range(args.records))
     with t.get_producer(sync=False, delivery_reports=True, linger_ms=10,
-                        compression=CODECS[args.codec]) as producer:
+                        compression=CODECS[args.codec], partitioner=hashing_partitioner) as producer:
         for i in records:
             key, value, _ = args.record(i)
             producer.produce(value, partition_key=key)
