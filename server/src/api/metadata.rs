@@ -1,6 +1,7 @@
 //! Metadata: this broker, and the topics asked for (all when none are
 //! named). Unknown topics are created when the client allows it and
-//! `auto.create.topics.enable` is on.
+//! `auto.create.topics.enable` is on. Authorized operations (v8+) are
+//! answered as Kafka without an authorizer does (`authorized_operations`).
 
 use std::rc::Rc;
 
@@ -11,6 +12,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::authorized_operations;
 use super::reply::Reply;
 use super::{encode, Preamble};
 use crate::controller::{self, NewTopic};
@@ -50,11 +52,23 @@ pub async fn handle(
             names
         }
     };
+    // v8+ asks per topic; the cluster's operations exist in v8 to v10 only.
+    let topic_operations = authorized_operations::answer(
+        request.include_topic_authorized_operations,
+        authorized_operations::TOPIC,
+    );
     let topics = names
         .iter()
-        .map(|name| describe(shard, name, node_id))
+        .map(|name| {
+            describe(shard, name, node_id).with_topic_authorized_operations(topic_operations)
+        })
         .collect();
+    let cluster_operations = authorized_operations::answer(
+        (8..=10).contains(&preamble.api_version) && request.include_cluster_authorized_operations,
+        authorized_operations::CLUSTER,
+    );
     let response = MetadataResponse::default()
+        .with_cluster_authorized_operations(cluster_operations)
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(node_id))
             .with_host(StrBytes::from_string(host))

@@ -3,6 +3,7 @@
 
 mod alter_configs;
 mod api_versions;
+mod authorized_operations;
 mod config_resource;
 mod create_partitions;
 mod create_topics;
