@@ -24,7 +24,7 @@
 use bytes::Bytes;
 use engine::record_batch::legacy::{self, AbortedTransaction};
 use engine::record_batch::{
-    for_each_record_timestamp, BatchValidator, Batches, Compression, Step, TimestampType,
+    for_each_record_timestamp, BatchValidator, Compression, RecordBatch, Step, TimestampType,
     Validation,
 };
 use engine::{BatchError, TimestampMs};
@@ -78,12 +78,21 @@ async fn validate(
 ) -> Result<Vec<Correction>, BatchError> {
     let mut corrections = Vec::new();
     let mut start = 0;
-    for batch in Batches::new(records, Validation::Client) {
-        let Ok(batch) = batch else {
-            break;
-        };
-        let range = start..start + batch.size();
+    // Headers only: the engine's append checks every batch's CRC and walks
+    // uncompressed records; walking them here too would cost the hot path
+    // a second pass. A compressed batch is parsed whole (its CRC first, so
+    // a corrupt one is CORRUPT_MESSAGE, not whatever inflating it gives).
+    while let Some(header) = RecordBatch::parse_header_only(&records[start..]) {
+        let range = start..start + header.size();
         start = range.end;
+        let batch = if header.compression() != Compression::None {
+            match RecordBatch::parse(&records[range.clone()], Validation::Client) {
+                Ok(batch) => batch,
+                Err(_) => break,
+            }
+        } else {
+            header
+        };
         let create_time = batch.timestamp_type() == TimestampType::CreateTime;
         let timestamp_max = if batch.compression() != Compression::None {
             let mut validator = BatchValidator::new(batch, inflated_bytes_max)?;

@@ -48,6 +48,9 @@ pub enum Effect {
         apply: fn(&mut LogConfig, &str),
         in_force: fn(&LogConfig) -> String,
     },
+    /// Read by a request handler, not the engine (where): the value in
+    /// force is the topic's override or Kafka's default.
+    ByHandler(&'static str),
     /// Accepted and described, no effect yet: why.
     NoEffect(&'static str),
 }
@@ -277,8 +280,8 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Boolean,
         check: Check::Bool,
         default: "true",
-        effect: Effect::NoEffect(
-            "a Kafka 3.x key; Fetch v0-v3 down-conversion reads it once built",
+        effect: Effect::ByHandler(
+            "Fetch v0-v3: false answers UNSUPPORTED_VERSION instead of down-converting (a Kafka 3.x key)",
         ),
         doc: "down-convert batches for fetchers of old message formats",
     },

@@ -79,6 +79,7 @@ fn markdown_table() -> String {
     for spec in TOPIC_KEYS {
         let effect = match spec.effect {
             Effect::Applied { .. } => "applied".to_string(),
+            Effect::ByHandler(by) => format!("applied by the request layer: {by}"),
             Effect::NoEffect(why) => format!("accepted, no effect yet: {why}"),
         };
         let default = if spec.default.is_empty() {
@@ -269,6 +270,7 @@ fn describe_key(
         config_type: spec.config_type,
         doc: match spec.effect {
             Effect::Applied { .. } => spec.doc.to_string(),
+            Effect::ByHandler(by) => format!("{} ({by})", spec.doc),
             Effect::NoEffect(why) => {
                 format!("{} (accepted, no effect in Ringlog yet: {why})", spec.doc)
             }
@@ -277,7 +279,7 @@ fn describe_key(
 }
 
 /// The value a topic with `overrides` uses for `key`.
-fn value_in_force(
+pub fn value_in_force(
     broker: &BrokerConfig,
     overrides: &BTreeMap<String, String>,
     key: &str,
@@ -294,7 +296,7 @@ fn value_in_force(
 fn broker_value(spec: &TopicKey, defaults: &LogConfig) -> String {
     match spec.effect {
         Effect::Applied { in_force, .. } => in_force(defaults),
-        Effect::NoEffect(_) => spec.default.to_string(),
+        Effect::ByHandler(_) | Effect::NoEffect(_) => spec.default.to_string(),
     }
 }
 

@@ -767,3 +767,36 @@ def test_a_batch_without_its_max_timestamp_is_stored_with_the_true_one(matrix, c
         assert struct_.unpack(">I", stored[17:21])[0] == calc_crc32c(bytes(stored[21:end]))
     finally:
         conn.close()
+
+
+def test_message_downconversion_enable_false_refuses_old_fetchers(matrix):
+    """A topic with message.downconversion.enable=false answers Fetch v0-v3
+    with UNSUPPORTED_VERSION (35) per partition, as Kafka 3.x does; v4+ read it."""
+    conn = Connection(matrix["bootstrap"])
+    name = "matrix-no-downconversion"
+    try:
+        created = conn.call(CreateTopicsRequest, 5, topics=[CreateTopicsRequest.CreatableTopic(
+            name=name, num_partitions=1, replication_factor=1, assignments=[],
+            configs=[CreateTopicsRequest.CreatableTopic.CreatableTopicConfig(
+                name="message.downconversion.enable", value="false")])],
+            timeout_ms=5000, validate_only=False)
+        assert created.topics[0].error_code == 0
+        conn.call(ProduceRequest, 9, transactional_id=None, acks=1, timeout_ms=5000, topic_data=[
+            ProduceRequest.TopicProduceData(name=name, partition_data=[
+                ProduceRequest.TopicProduceData.PartitionProduceData(
+                    index=0, records=records(2, [b"new-format-only"]))])])
+        for version, expected in [(0, 35), (3, 35), (4, 0), (12, 0)]:
+            answer = conn.call(FetchRequest, version, replica_id=-1, max_wait_ms=100, min_bytes=1,
+                               max_bytes=1 << 20, isolation_level=0, session_id=0,
+                               session_epoch=-1, topics=[FetchRequest.FetchTopic(
+                                   topic=name, partitions=[FetchRequest.FetchTopic.FetchPartition(
+                                       partition=0, current_leader_epoch=-1, fetch_offset=0,
+                                       last_fetched_epoch=-1, log_start_offset=-1,
+                                       partition_max_bytes=1 << 20)])],
+                               forgotten_topics_data=[], rack_id="")
+            [partition] = answer.responses[0].partitions
+            assert partition.error_code == expected, f"Fetch v{version}"
+            if expected == 0:
+                assert record_values(partition.records) == [(0, b"new-format-only")]
+    finally:
+        conn.close()
