@@ -52,7 +52,7 @@ pub enum Effect {
     /// force is the topic's override or Kafka's default.
     ByHandler(&'static str),
     /// Accepted and described, no effect yet: why.
-    NoEffect(&'static str),
+    NotApplied(&'static str),
 }
 
 /// One topic key.
@@ -108,7 +108,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::List,
         check: Check::ListOf(&["delete", "compact"]),
         default: "delete",
-        effect: Effect::NoEffect(
+        effect: Effect::NotApplied(
             "retention always deletes old segments; compaction is not built yet",
         ),
         doc: "delete old segments, or compact them by key",
@@ -123,7 +123,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
             or: -1,
         },
         default: "-1",
-        effect: Effect::NoEffect(RECOMPRESSION),
+        effect: Effect::NotApplied(RECOMPRESSION),
         doc: "gzip level when the broker recompresses",
     },
     TopicKey {
@@ -132,7 +132,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Int,
         check: Check::Int { min: 1, max: 17 },
         default: "9",
-        effect: Effect::NoEffect(RECOMPRESSION),
+        effect: Effect::NotApplied(RECOMPRESSION),
         doc: "lz4 level when the broker recompresses",
     },
     TopicKey {
@@ -141,7 +141,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::String,
         check: Check::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
         default: "producer",
-        effect: Effect::NoEffect(RECOMPRESSION),
+        effect: Effect::NotApplied(RECOMPRESSION),
         doc: "the codec batches are stored with; producer keeps the producer's",
     },
     TopicKey {
@@ -153,7 +153,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
             max: 22,
         },
         default: "3",
-        effect: Effect::NoEffect(RECOMPRESSION),
+        effect: Effect::NotApplied(RECOMPRESSION),
         doc: "zstd level when the broker recompresses",
     },
     TopicKey {
@@ -162,7 +162,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Long,
         check: Check::Long { min: 0 },
         default: "86400000",
-        effect: Effect::NoEffect(NO_COMPACTION),
+        effect: Effect::NotApplied(NO_COMPACTION),
         doc: "how long compaction keeps tombstones",
     },
     TopicKey {
@@ -171,7 +171,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Long,
         check: Check::Long { min: 0 },
         default: "60000",
-        effect: Effect::NoEffect("retention deletes a segment's files at once"),
+        effect: Effect::NotApplied("retention deletes a segment's files at once"),
         doc: "wait before deleting a segment's files",
     },
     TopicKey {
@@ -204,7 +204,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::List,
         check: Check::Replicas,
         default: "",
-        effect: Effect::NoEffect(NO_REPLICATION),
+        effect: Effect::NotApplied(NO_REPLICATION),
         doc: "replicas whose follower fetches are throttled",
     },
     TopicKey {
@@ -229,7 +229,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::List,
         check: Check::Replicas,
         default: "",
-        effect: Effect::NoEffect(NO_REPLICATION),
+        effect: Effect::NotApplied(NO_REPLICATION),
         doc: "replicas whose leader-side fetches are throttled",
     },
     TopicKey {
@@ -238,7 +238,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Long,
         check: Check::Long { min: -2 },
         default: "-2",
-        effect: Effect::NoEffect(NO_TIERING),
+        effect: Effect::NotApplied(NO_TIERING),
         doc: "local bytes kept when tiered storage holds the rest; -2 = retention.bytes",
     },
     TopicKey {
@@ -247,7 +247,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Long,
         check: Check::Long { min: -2 },
         default: "-2",
-        effect: Effect::NoEffect(NO_TIERING),
+        effect: Effect::NotApplied(NO_TIERING),
         doc: "local time kept when tiered storage holds the rest; -2 = retention.ms",
     },
     TopicKey {
@@ -256,7 +256,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Long,
         check: Check::Long { min: 1 },
         default: "9223372036854775807",
-        effect: Effect::NoEffect(NO_COMPACTION),
+        effect: Effect::NotApplied(NO_COMPACTION),
         doc: "longest a record stays uncompacted",
     },
     TopicKey {
@@ -291,7 +291,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::String,
         check: Check::Version,
         default: "3.0-IV1",
-        effect: Effect::NoEffect("deprecated in Kafka 3.0: batches are stored in format v2"),
+        effect: Effect::NotApplied("deprecated in Kafka 3.0: batches are stored in format v2"),
         doc: "the message format appends are converted to",
     },
     TopicKey {
@@ -344,7 +344,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Double,
         check: Check::Double { min: 0.0, max: 1.0 },
         default: "0.5",
-        effect: Effect::NoEffect(NO_COMPACTION),
+        effect: Effect::NotApplied(NO_COMPACTION),
         doc: "dirty share of the log that makes it cleanable",
     },
     TopicKey {
@@ -353,7 +353,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Long,
         check: Check::Long { min: 0 },
         default: "0",
-        effect: Effect::NoEffect(NO_COMPACTION),
+        effect: Effect::NotApplied(NO_COMPACTION),
         doc: "shortest a record stays uncompacted",
     },
     TopicKey {
@@ -365,7 +365,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
             max: i32::MAX,
         },
         default: "1",
-        effect: Effect::NoEffect(NO_REPLICATION),
+        effect: Effect::NotApplied(NO_REPLICATION),
         doc: "in-sync replicas an acks=all write needs",
     },
     TopicKey {
@@ -374,7 +374,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Boolean,
         check: Check::Bool,
         default: "false",
-        effect: Effect::NoEffect("segments grow as they are written"),
+        effect: Effect::NotApplied("segments grow as they are written"),
         doc: "preallocate a new segment's file",
     },
     TopicKey {
@@ -383,7 +383,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Boolean,
         check: Check::Bool,
         default: "false",
-        effect: Effect::NoEffect(NO_TIERING),
+        effect: Effect::NotApplied(NO_TIERING),
         doc: "stop copying segments to tiered storage",
     },
     TopicKey {
@@ -392,7 +392,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Boolean,
         check: Check::Bool,
         default: "false",
-        effect: Effect::NoEffect(NO_TIERING),
+        effect: Effect::NotApplied(NO_TIERING),
         doc: "delete tiered segments when tiering is turned off",
     },
     TopicKey {
@@ -401,7 +401,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Boolean,
         check: Check::Bool,
         default: "false",
-        effect: Effect::NoEffect(NO_TIERING),
+        effect: Effect::NotApplied(NO_TIERING),
         doc: "keep old segments in tiered storage",
     },
     TopicKey {
@@ -457,7 +457,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
             max: i32::MAX,
         },
         default: "10485760",
-        effect: Effect::NoEffect("index files grow with their segment"),
+        effect: Effect::NotApplied("index files grow with their segment"),
         doc: "largest offset index file",
     },
     TopicKey {
@@ -466,7 +466,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Long,
         check: Check::Long { min: 0 },
         default: "0",
-        effect: Effect::NoEffect("segments roll at segment.ms exactly"),
+        effect: Effect::NotApplied("segments roll at segment.ms exactly"),
         doc: "random reduction of segment.ms",
     },
     TopicKey {
@@ -487,7 +487,7 @@ pub const TOPIC_KEYS: &[TopicKey] = &[
         config_type: ConfigType::Boolean,
         check: Check::Bool,
         default: "false",
-        effect: Effect::NoEffect(NO_REPLICATION),
+        effect: Effect::NotApplied(NO_REPLICATION),
         doc: "let an out-of-sync replica become leader",
     },
 ];

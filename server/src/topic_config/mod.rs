@@ -80,7 +80,7 @@ fn markdown_table() -> String {
         let effect = match spec.effect {
             Effect::Applied { .. } => "applied".to_string(),
             Effect::ByHandler(by) => format!("applied by the request layer: {by}"),
-            Effect::NoEffect(why) => format!("accepted, no effect yet: {why}"),
+            Effect::NotApplied(why) => format!("accepted, no effect yet: {why}"),
         };
         let default = if spec.default.is_empty() {
             "(empty)"
@@ -271,7 +271,7 @@ fn describe_key(
         doc: match spec.effect {
             Effect::Applied { .. } => spec.doc.to_string(),
             Effect::ByHandler(by) => format!("{} ({by})", spec.doc),
-            Effect::NoEffect(why) => {
+            Effect::NotApplied(why) => {
                 format!("{} (accepted, no effect in Ringlog yet: {why})", spec.doc)
             }
         },
@@ -296,7 +296,7 @@ pub fn value_in_force(
 fn broker_value(spec: &TopicKey, defaults: &LogConfig) -> String {
     match spec.effect {
         Effect::Applied { in_force, .. } => in_force(defaults),
-        Effect::ByHandler(_) | Effect::NoEffect(_) => spec.default.to_string(),
+        Effect::ByHandler(_) | Effect::NotApplied(_) => spec.default.to_string(),
     }
 }
 
