@@ -48,6 +48,9 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     }
     let table = TopicTable::load(&log_dir)?;
     let listeners = bound_addresses(&config)?;
+    for (listener, address) in &listeners {
+        refuse_a_taken_port(&listener.name, *address)?;
+    }
     let (ready_sender, ready) = std::sync::mpsc::channel::<Result<(), String>>();
     raise_open_files_limit();
     let quotas = ConnectionQuotas::new(
@@ -312,6 +315,63 @@ fn bound_addresses(config: &BrokerConfig) -> Result<Vec<(Listener, std::net::Soc
             Ok((listener, address))
         })
         .collect()
+}
+
+/// Fails when something already listens on `address`. Every shard binds it
+/// with SO_REUSEPORT, which the kernel also grants when a second broker (of
+/// the same user) already listens there: the two would split the
+/// connections without a word. So before binding, the kernel's table of
+/// TCP sockets (`/proc/net/tcp`, `tcp6`) is asked for a listening socket on
+/// the port (at this address or a wildcard), which Kafka would report as
+/// "address in use". (A plain bind as a probe does not do: connections of
+/// this broker's previous life, lingering in FIN_WAIT, refuse it too.) A
+/// listener of a previous life may itself linger a moment after a kill -9
+/// (io_uring holds it until its ring is torn down): retried briefly.
+fn refuse_a_taken_port(name: &str, address: std::net::SocketAddr) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + PORT_TAKEN_WAIT;
+    while listening_on(address) {
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "listener {name}: cannot listen on {address}: address already in use \
+                 (is another broker running?)"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// How long a port held by someone else may take to come free at start.
+const PORT_TAKEN_WAIT: Duration = Duration::from_secs(3);
+
+/// Whether a TCP socket listens on `address`'s port at its address or a
+/// wildcard one (or at any address, when `address` is a wildcard).
+fn listening_on(address: std::net::SocketAddr) -> bool {
+    const LISTEN: &str = "0A";
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            return false;
+        };
+        text.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                return false;
+            };
+            let Some((ip, port)) = local.split_once(':') else {
+                return false;
+            };
+            let same_port = u16::from_str_radix(port, 16).ok() == Some(address.port());
+            let wildcard = ip.bytes().all(|digit| digit == b'0');
+            let same_ip = match address.ip() {
+                std::net::IpAddr::V4(v4) => {
+                    ip.len() == 8
+                        && u32::from_str_radix(ip, 16).ok() == Some(u32::from_le_bytes(v4.octets()))
+                }
+                std::net::IpAddr::V6(_) => false,
+            };
+            *state == LISTEN && same_port && (wildcard || same_ip || address.ip().is_unspecified())
+        })
+    })
 }
 
 /// `max.connections.per.ip.overrides` by address: each host resolved now,
