@@ -38,7 +38,7 @@ pub use segment_state::SegmentFile;
 
 use crate::config::LogConfig;
 use crate::error::{BatchError, Error, IoError, Result};
-use crate::io::{DirectFile, Signal};
+use crate::io::{Signal, Storage};
 use crate::limits::{PENDING_BYTES_MAX, SEGMENT_RELATIVE_OFFSET_MAX};
 use crate::offset::{Offset, TimestampMs};
 use crate::producer_state::{CachedBatch, ProducerState, Verdict};
@@ -307,7 +307,7 @@ pub(crate) struct Shared {
     config: RefCell<LogConfig>,
     state: RefCell<State>,
     signal: Rc<Signal>,
-    alloc: DirectFile,
+    storage: Storage,
     leader_epoch: Cell<i32>,
     writer_exited: RefCell<Option<oneshot::Receiver<()>>>,
     /// For tasks that must not keep the log alive (write rounds).
@@ -323,8 +323,18 @@ impl PartitionLog {
     /// Opens (or creates) the log in `dir`, recovering it if the last
     /// shutdown was not clean, and starts its writer task.
     pub async fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionLog> {
+        PartitionLog::open_in(&Storage::os(), dir, config).await
+    }
+
+    /// [`PartitionLog::open`] on `storage` (a simulated filesystem in
+    /// tests; the operating system's with an event sink in the broker).
+    pub async fn open_in(
+        storage: &Storage,
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+    ) -> Result<PartitionLog> {
         config.validate()?;
-        recovery::open(dir.as_ref(), config).await
+        recovery::open(storage, dir.as_ref(), config).await
     }
 
     pub fn dir(&self) -> &Path {
@@ -522,10 +532,8 @@ impl PartitionLog {
                 max_timestamp,
                 config.index_interval_bytes,
             );
-            let alloc = &self.shared.alloc;
-            active.tail.append(alloc, segment_position, &header);
+            active.tail.append(segment_position, &header);
             active.tail.append(
-                alloc,
                 segment_position + header.len() as u64,
                 &bytes[header.len()..],
             );

@@ -23,18 +23,22 @@ use super::{
 };
 use crate::config::LogConfig;
 use crate::error::{Error, IoError, Result};
-use crate::io::{self, DirectFile, Signal};
+use crate::io::{DirectFile, Signal, Storage};
 use crate::limits::{align_down, BATCH_HEADER_BYTES, SCAN_READ_BYTES, SEGMENT_RELATIVE_OFFSET_MAX};
 use crate::offset::{Offset, TimestampMs};
 use crate::producer_state::{CachedBatch, ProducerState};
 use crate::record_batch::{peek_batch_size, RecordBatch, Validation};
 use crate::segment::{self, OffsetIndex, TimeIndex};
 
-pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> {
-    io::create_dir_all(dir).await?;
-    io::settle_iopoll_probe(dir).await?;
-    let alloc = DirectFile::anonymous(dir).await?;
-    let names = io::list_dir(dir).await?;
+pub(super) async fn open(storage: &Storage, dir: &Path, config: LogConfig) -> Result<PartitionLog> {
+    if storage.create_dir_all(dir).await? {
+        // The new directory's own entry must survive a power loss too.
+        if let Some(parent) = dir.parent() {
+            storage.sync_dir(parent).await?;
+        }
+    }
+    storage.settle(dir).await?;
+    let names = storage.list_dir(dir).await?;
     let mut bases: Vec<Offset> = names
         .iter()
         .filter_map(|name| segment::parse_file_name(name))
@@ -43,17 +47,18 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
         .collect();
     bases.sort();
     for name in names.iter().filter(|name| name.ends_with(".tmp-write")) {
-        io::remove_file(&dir.join(name)).await?;
+        storage.remove_file(&dir.join(name)).await?;
     }
-    let clean = io::read_file(&dir.join(CLEAN_SHUTDOWN_FILE))
+    let clean = storage
+        .read_file(&dir.join(CLEAN_SHUTDOWN_FILE))
         .await?
         .is_some();
-    let recovery_point = read_offset(&dir.join(RECOVERY_POINT_FILE)).await?;
-    let stored_log_start = read_offset(&dir.join(LOG_START_OFFSET_FILE)).await?;
+    let recovery_point = read_offset(storage, &dir.join(RECOVERY_POINT_FILE)).await?;
+    let stored_log_start = read_offset(storage, &dir.join(LOG_START_OFFSET_FILE)).await?;
     let now = TimestampMs::now();
 
     let (mut producers, snapshot_offset) =
-        match io::read_file(&dir.join(PRODUCER_STATE_FILE)).await? {
+        match storage.read_file(&dir.join(PRODUCER_STATE_FILE)).await? {
             Some(bytes) => ProducerState::decode(&bytes).unwrap_or_default(),
             None => (ProducerState::default(), Offset::ZERO),
         };
@@ -64,12 +69,12 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
         let trusted =
             clean || recovery_point.is_some_and(|point| base < point && next_base.is_some());
         let (segment, cut) =
-            recover_segment(dir, base, next_base, trusted, &config, &mut replay).await?;
+            recover_segment(storage, dir, base, next_base, trusted, &config, &mut replay).await?;
         segments.push(segment);
         if cut && next_base.is_some() {
             // Data after a torn batch cannot be trusted: drop later segments.
             for &later in &bases[number + 1..] {
-                remove_segment_files(dir, later).await?;
+                remove_segment_files(storage, dir, later).await?;
             }
             break;
         }
@@ -81,7 +86,7 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
     let last = segments.last_mut().expect("at least one segment");
     last.phase = Phase::Active;
     if last.size > 0 {
-        last.tail = resume_tail(last, &alloc).await?;
+        last.tail = resume_tail(last).await?;
     }
     last.roll_base_ms = if last.max_timestamp.0 > 0 {
         last.max_timestamp.0.min(now.0)
@@ -106,8 +111,8 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
         .max(first_base)
         .min(log_end_offset);
 
-    io::remove_file(&dir.join(CLEAN_SHUTDOWN_FILE)).await?;
-    io::sync_dir(dir).await?;
+    storage.remove_file(&dir.join(CLEAN_SHUTDOWN_FILE)).await?;
+    storage.sync_dir(dir).await?;
 
     let shared = Rc::new(Shared {
         dir: dir.to_path_buf(),
@@ -132,7 +137,7 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
             next_round_id: 0,
         }),
         signal: Rc::new(Signal::default()),
-        alloc,
+        storage: storage.clone(),
         leader_epoch: Cell::new(0),
         writer_exited: RefCell::new(None),
         weak_self: RefCell::new(std::rc::Weak::new()),
@@ -142,8 +147,8 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
     Ok(PartitionLog { shared })
 }
 
-async fn read_offset(path: &Path) -> Result<Option<Offset>> {
-    let Some(bytes) = io::read_file(path).await? else {
+async fn read_offset(storage: &Storage, path: &Path) -> Result<Option<Offset>> {
+    let Some(bytes) = storage.read_file(path).await? else {
         return Ok(None);
     };
     let text = String::from_utf8_lossy(&bytes);
@@ -155,9 +160,15 @@ async fn read_offset(path: &Path) -> Result<Option<Offset>> {
     Ok(Some(Offset(value)))
 }
 
-pub(super) async fn remove_segment_files(dir: &Path, base: Offset) -> Result<(), IoError> {
+pub(super) async fn remove_segment_files(
+    storage: &Storage,
+    dir: &Path,
+    base: Offset,
+) -> Result<(), IoError> {
     for extension in ["log", "index", "timeindex"] {
-        io::remove_file(&segment::file_path(dir, base, extension)).await?;
+        storage
+            .remove_file(&segment::file_path(dir, base, extension))
+            .await?;
     }
     Ok(())
 }
@@ -168,6 +179,7 @@ pub(super) async fn remove_segment_files(dir: &Path, base: Offset) -> Result<(),
 /// scanned from the start with full validation. Returns whether the file
 /// was cut at an invalid batch.
 pub(super) async fn recover_segment(
+    storage: &Storage,
     dir: &Path,
     base: Offset,
     next_base: Option<Offset>,
@@ -177,12 +189,12 @@ pub(super) async fn recover_segment(
 ) -> Result<(Segment, bool)> {
     let producers_before = producers.len();
     let path = segment::file_path(dir, base, "log");
-    let direct = DirectFile::open_read_write(&path).await?;
+    let direct = storage.open_direct(&path).await?;
     let file_size = direct.size().await?;
     let mut segment = Segment::new_active(base, TimestampMs::NONE);
     let mut scan_from = 0;
     if trusted {
-        if let Some(loaded) = load_indexes(dir, base, file_size, next_base).await? {
+        if let Some(loaded) = load_indexes(storage, dir, base, file_size, next_base).await? {
             let (offset_index, time_index) = loaded;
             if let Some(last) = offset_index.entries().last() {
                 scan_from = u64::from(last.position);
@@ -230,21 +242,28 @@ pub(super) async fn recover_segment(
     segment.issued_bytes = end;
     segment.allocated = end;
     segment.phase = Phase::Sealed;
-    let plain = io::open_plain(&path).await?;
+    let plain = storage.open_plain(&path, &direct).await?;
     segment.file = Some(Rc::new(SegmentFile::new(direct, plain, path)));
     Ok((segment, cut))
 }
 
 async fn load_indexes(
+    storage: &Storage,
     dir: &Path,
     base: Offset,
     log_size: u64,
     next_base: Option<Offset>,
 ) -> Result<Option<(OffsetIndex, TimeIndex)>> {
-    let Some(offset_bytes) = io::read_file(&segment::file_path(dir, base, "index")).await? else {
+    let Some(offset_bytes) = storage
+        .read_file(&segment::file_path(dir, base, "index"))
+        .await?
+    else {
         return Ok(None);
     };
-    let Some(time_bytes) = io::read_file(&segment::file_path(dir, base, "timeindex")).await? else {
+    let Some(time_bytes) = storage
+        .read_file(&segment::file_path(dir, base, "timeindex"))
+        .await?
+    else {
         return Ok(None);
     };
     let Ok(offset_index) = OffsetIndex::parse(base, &offset_bytes, log_size) else {
@@ -331,7 +350,7 @@ async fn scan(
 }
 
 /// Reads the partial last page back into memory so appends can continue it.
-pub(super) async fn resume_tail(segment: &Segment, alloc: &DirectFile) -> Result<Tail> {
+pub(super) async fn resume_tail(segment: &Segment) -> Result<Tail> {
     let page_start = align_down(segment.size);
     let page = match &segment.file {
         Some(file) if segment.size > page_start => {
@@ -341,7 +360,7 @@ pub(super) async fn resume_tail(segment: &Segment, alloc: &DirectFile) -> Result
         }
         _ => Vec::new(),
     };
-    Ok(Tail::resume(alloc, segment.size, &page))
+    Ok(Tail::resume(segment.size, &page))
 }
 
 /// The clean-shutdown half: called by `PartitionLog::close` after a flush.
@@ -374,15 +393,21 @@ pub(super) async fn close(shared: &Shared) -> Result<()> {
         (seal, producer_snapshot)
     };
     let (seal, producer_snapshot) = job;
-    io::write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot).await?;
+    let storage = &shared.storage;
+    storage
+        .write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot)
+        .await?;
     if let Some((file, base, size, offset_index, time_index, end)) = seal {
         writer::seal(shared, &file, base, size, offset_index, time_index).await?;
-        io::write_file_atomic(
-            &shared.dir.join(RECOVERY_POINT_FILE),
-            end.0.to_string().into_bytes(),
-        )
-        .await?;
+        storage
+            .write_file_atomic(
+                &shared.dir.join(RECOVERY_POINT_FILE),
+                end.0.to_string().into_bytes(),
+            )
+            .await?;
     }
-    io::write_file_atomic(&shared.dir.join(CLEAN_SHUTDOWN_FILE), b"1".to_vec()).await?;
+    storage
+        .write_file_atomic(&shared.dir.join(CLEAN_SHUTDOWN_FILE), b"1".to_vec())
+        .await?;
     Ok(())
 }

@@ -8,7 +8,6 @@ use super::recovery::{recover_segment, remove_segment_files};
 use super::segment_state::Phase;
 use super::{PartitionLog, LOG_START_OFFSET_FILE, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
 use crate::error::{Error, Result};
-use crate::io;
 use crate::offset::{Offset, TimestampMs};
 
 /// What a retention pass removed.
@@ -67,7 +66,7 @@ impl PartitionLog {
             self.persist_log_start_offset(outcome.log_start_offset)
                 .await?;
             for base in doomed {
-                remove_segment_files(&self.shared.dir, base).await?;
+                remove_segment_files(&self.shared.storage, &self.shared.dir, base).await?;
             }
         }
         Ok(outcome)
@@ -104,17 +103,19 @@ impl PartitionLog {
         };
         self.persist_log_start_offset(log_start_offset).await?;
         for base in doomed {
-            remove_segment_files(&self.shared.dir, base).await?;
+            remove_segment_files(&self.shared.storage, &self.shared.dir, base).await?;
         }
         Ok(log_start_offset)
     }
 
     async fn persist_log_start_offset(&self, offset: Offset) -> Result<()> {
-        io::write_file_atomic(
-            &self.shared.dir.join(LOG_START_OFFSET_FILE),
-            offset.0.to_string().into_bytes(),
-        )
-        .await?;
+        self.shared
+            .storage
+            .write_file_atomic(
+                &self.shared.dir.join(LOG_START_OFFSET_FILE),
+                offset.0.to_string().into_bytes(),
+            )
+            .await?;
         Ok(())
     }
 
@@ -163,7 +164,7 @@ impl PartitionLog {
                 .retain(|segment| segment.base_offset <= keep_base);
         }
         for base in doomed {
-            remove_segment_files(&self.shared.dir, base).await?;
+            remove_segment_files(&self.shared.storage, &self.shared.dir, base).await?;
         }
         let kept = {
             let mut state = self.shared.state.borrow_mut();
@@ -175,14 +176,17 @@ impl PartitionLog {
         }
         drop(kept);
         for extension in ["index", "timeindex"] {
-            io::remove_file(&crate::segment::file_path(
-                &self.shared.dir,
-                keep_base,
-                extension,
-            ))
-            .await?;
+            self.shared
+                .storage
+                .remove_file(&crate::segment::file_path(
+                    &self.shared.dir,
+                    keep_base,
+                    extension,
+                ))
+                .await?;
         }
         let (mut segment, _) = recover_segment(
+            &self.shared.storage,
             &self.shared.dir,
             keep_base,
             None,
@@ -194,7 +198,7 @@ impl PartitionLog {
         segment.phase = Phase::Active;
         segment.roll_base_ms = TimestampMs::now().0;
         if segment.size > 0 {
-            segment.tail = super::recovery::resume_tail(&segment, &self.shared.alloc).await?;
+            segment.tail = super::recovery::resume_tail(&segment).await?;
         }
         let new_end = segment.next_offset;
         {
@@ -211,12 +215,16 @@ impl PartitionLog {
         }
         // Producer snapshot before the recovery point, as when sealing.
         let snapshot = self.shared.state.borrow().producers.encode(new_end);
-        io::write_file_atomic(&self.shared.dir.join(PRODUCER_STATE_FILE), snapshot).await?;
-        io::write_file_atomic(
-            &self.shared.dir.join(RECOVERY_POINT_FILE),
-            keep_base.0.to_string().into_bytes(),
-        )
-        .await?;
+        let storage = &self.shared.storage;
+        storage
+            .write_file_atomic(&self.shared.dir.join(PRODUCER_STATE_FILE), snapshot)
+            .await?;
+        storage
+            .write_file_atomic(
+                &self.shared.dir.join(RECOVERY_POINT_FILE),
+                keep_base.0.to_string().into_bytes(),
+            )
+            .await?;
         Ok(new_end)
     }
 }

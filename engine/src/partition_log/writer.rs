@@ -114,7 +114,7 @@ fn plan(shared: &Shared) -> Job {
                 base_offset: segment.base_offset,
             };
         };
-        if let Some(round) = take_round(&shared.alloc, segment, &mut state.next_round_id, &file) {
+        if let Some(round) = take_round(segment, &mut state.next_round_id, &file) {
             return Job::Write(round);
         }
         if segment.rounds_in_flight() > 0 || segment.durable_bytes < segment.size {
@@ -248,13 +248,12 @@ pub(super) struct RoundJob {
 
 /// Plans the next round of `segment`, if `next_round` allows one.
 fn take_round(
-    alloc: &DirectFile,
     segment: &mut Segment,
     next_round_id: &mut u64,
     file: &Rc<SegmentFile>,
 ) -> Option<RoundJob> {
     let (from, to) = next_round(segment)?;
-    let ops = segment.tail.write_ops(alloc, from, to);
+    let ops = segment.tail.write_ops(from, to);
     let needed = align_up(to);
     let preallocate_to = (needed > segment.allocated).then(|| {
         let step = segment
@@ -297,7 +296,7 @@ pub(super) fn plan_round(shared: &Shared) -> Option<RoundJob> {
         .iter_mut()
         .find(|segment| segment.phase != Phase::Sealed)?;
     let file = segment.file.clone()?;
-    take_round(&shared.alloc, segment, &mut state.next_round_id, &file)
+    take_round(segment, &mut state.next_round_id, &file)
 }
 
 /// Issues a round's writes, waits for them and folds the result in.
@@ -357,12 +356,17 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), IoError> {
             seal(shared, &file, base_offset, size, offset_index, time_index).await?;
             // The snapshot first: a recovery point is only ever paired with
             // a producer snapshot at or after it.
-            io::write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot).await?;
-            io::write_file_atomic(
-                &shared.dir.join(RECOVERY_POINT_FILE),
-                next_offset.0.to_string().into_bytes(),
-            )
-            .await?;
+            shared
+                .storage
+                .write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot)
+                .await?;
+            shared
+                .storage
+                .write_file_atomic(
+                    &shared.dir.join(RECOVERY_POINT_FILE),
+                    next_offset.0.to_string().into_bytes(),
+                )
+                .await?;
             let mut state = shared.state.borrow_mut();
             if let Some(segment) = state.segment_mut(base_offset) {
                 segment.phase = Phase::Sealed;
@@ -417,9 +421,9 @@ async fn write_round(file: &DirectFile, ops: Vec<WriteOp>) -> Result<(), IoError
 
 async fn create(shared: &Shared, base_offset: Offset) -> Result<(), IoError> {
     let path = segment::file_path(&shared.dir, base_offset, "log");
-    let direct = DirectFile::open_read_write(&path).await?;
-    let plain = io::open_plain(&path).await?;
-    io::sync_dir(&shared.dir).await?;
+    let direct = shared.storage.open_direct(&path).await?;
+    let plain = shared.storage.open_plain(&path, &direct).await?;
+    shared.storage.sync_dir(&shared.dir).await?;
     let mut state = shared.state.borrow_mut();
     if let Some(segment) = state.segment_mut(base_offset) {
         segment.file = Some(Rc::new(SegmentFile::new(direct, plain, path)));
@@ -440,14 +444,18 @@ pub(super) async fn seal(
     file.direct.fdatasync().await?;
     file.direct.truncate(size).await?;
     file.direct.fdatasync().await?;
-    io::write_file_atomic(
-        &segment::file_path(&shared.dir, base_offset, "index"),
-        offset_index,
-    )
-    .await?;
-    io::write_file_atomic(
-        &segment::file_path(&shared.dir, base_offset, "timeindex"),
-        time_index,
-    )
-    .await
+    shared
+        .storage
+        .write_file_atomic(
+            &segment::file_path(&shared.dir, base_offset, "index"),
+            offset_index,
+        )
+        .await?;
+    shared
+        .storage
+        .write_file_atomic(
+            &segment::file_path(&shared.dir, base_offset, "timeindex"),
+            time_index,
+        )
+        .await
 }
