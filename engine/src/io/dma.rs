@@ -124,15 +124,19 @@ impl DmaDirect {
         self.check_full_write(written, len, position)
     }
 
+    /// A short write to a regular file means the filesystem ran out of
+    /// room: it is reported as ENOSPC, so the writer treats it as a full disk.
     fn check_full_write(&self, written: usize, len: usize, position: u64) -> IoResult<()> {
         if written == len {
             return Ok(());
         }
-        let error = std::io::Error::new(
-            std::io::ErrorKind::WriteZero,
-            format!("short write at {position}: {written} of {len} bytes"),
+        let mut error = IoError::new(
+            "writing",
+            &self.path,
+            &std::io::Error::from_raw_os_error(nix::libc::ENOSPC),
         );
-        Err(IoError::new("writing", &self.path, &error))
+        error.message = format!("short write at {position}: {written} of {len} bytes");
+        Err(error)
     }
 
     /// Reads up to `len` bytes at any position (the file aligns internally).

@@ -156,7 +156,6 @@ impl Storage {
         self
     }
 
-    #[allow(dead_code)] // the writer's disk-full handling comes next
     pub(crate) fn emit(&self, event: StorageEvent<'_>) {
         if let Some(sink) = &self.events {
             sink(&event);
@@ -266,7 +265,6 @@ impl Storage {
     }
 
     /// Bytes the filesystem of `dir` still offers; `None` if unknown.
-    #[allow(dead_code)] // the writer's disk-full handling comes next
     pub(crate) async fn available_bytes(&self, dir: &Path) -> Option<u64> {
         match &self.backend {
             Backend::Os => dma::available_bytes(dir).await.ok(),

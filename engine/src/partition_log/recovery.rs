@@ -23,7 +23,7 @@ use super::{
 };
 use crate::config::LogConfig;
 use crate::error::{Error, IoError, Result};
-use crate::io::{DirectFile, Signal, Storage};
+use crate::io::{DirectFile, Signal, Storage, StorageEvent};
 use crate::limits::{align_down, BATCH_HEADER_BYTES, SCAN_READ_BYTES, SEGMENT_RELATIVE_OFFSET_MAX};
 use crate::offset::{Offset, TimestampMs};
 use crate::producer_state::{CachedBatch, ProducerState};
@@ -70,10 +70,40 @@ pub(super) async fn open(storage: &Storage, dir: &Path, config: LogConfig) -> Re
             clean || recovery_point.is_some_and(|point| base < point && next_base.is_some());
         let (segment, cut) =
             recover_segment(storage, dir, base, next_base, trusted, &config, &mut replay).await?;
+        // Offsets are contiguous across segments too: a segment that does
+        // not start where the previous one ended (a truncation cut short by
+        // a crash) goes, with everything after it.
+        let gap = segments
+            .last()
+            .is_some_and(|previous: &Segment| previous.next_offset != segment.base_offset);
+        if gap {
+            let previous = segments.last().expect("checked above");
+            storage.emit(StorageEvent::RecoveryTruncated {
+                dir,
+                segment: previous.base_offset,
+                file_bytes: previous.size,
+                valid_bytes: previous.size,
+                later_segments: bases.len() - number,
+            });
+            drop(segment);
+            for &later in &bases[number..] {
+                remove_segment_files(storage, dir, later).await?;
+            }
+            break;
+        }
+        let valid_bytes = segment.size;
         segments.push(segment);
-        if cut && next_base.is_some() {
+        if let Some(file_bytes) = cut {
+            let later = &bases[number + 1..];
+            storage.emit(StorageEvent::RecoveryTruncated {
+                dir,
+                segment: base,
+                file_bytes,
+                valid_bytes,
+                later_segments: later.len(),
+            });
             // Data after a torn batch cannot be trusted: drop later segments.
-            for &later in &bases[number + 1..] {
+            for &later in later {
                 remove_segment_files(storage, dir, later).await?;
             }
             break;
@@ -130,6 +160,9 @@ pub(super) async fn open(storage: &Storage, dir: &Path, config: LogConfig) -> Re
             flush_waiters: Vec::new(),
             watchers: Default::default(),
             failure: None,
+            disk_full: None,
+            preallocation: Default::default(),
+            log_start_unpersisted: false,
             closing: false,
             closed: false,
             fdatasyncs: 0,
@@ -143,6 +176,7 @@ pub(super) async fn open(storage: &Storage, dir: &Path, config: LogConfig) -> Re
         weak_self: RefCell::new(std::rc::Weak::new()),
     });
     *shared.weak_self.borrow_mut() = Rc::downgrade(&shared);
+    shared.state.borrow().debug_check();
     writer::spawn(&shared);
     Ok(PartitionLog { shared })
 }
@@ -176,8 +210,8 @@ pub(super) async fn remove_segment_files(
 /// Loads one segment. `trusted` segments load their index files (and are
 /// scanned without CRC checks from the last index entry to find their end);
 /// the others, or any whose index files are missing or inconsistent, are
-/// scanned from the start with full validation. Returns whether the file
-/// was cut at an invalid batch.
+/// scanned from the start with full validation. Returns the file's size
+/// before the cut if it was cut at an invalid batch.
 pub(super) async fn recover_segment(
     storage: &Storage,
     dir: &Path,
@@ -186,7 +220,7 @@ pub(super) async fn recover_segment(
     trusted: bool,
     config: &LogConfig,
     producers: &mut Vec<(i64, i16, CachedBatch)>,
-) -> Result<(Segment, bool)> {
+) -> Result<(Segment, Option<u64>)> {
     let producers_before = producers.len();
     let path = segment::file_path(dir, base, "log");
     let direct = storage.open_direct(&path).await?;
@@ -230,8 +264,8 @@ pub(super) async fn recover_segment(
         producers.truncate(producers_before);
         end = scan(&direct, &mut segment, 0, file_size, true, config, producers).await?;
     }
-    let cut = end < file_size;
-    if cut {
+    let cut = (end < file_size).then_some(file_size);
+    if cut.is_some() {
         direct.truncate(end).await?;
         direct.fdatasync().await?;
     }
@@ -394,6 +428,20 @@ pub(super) async fn close(shared: &Shared) -> Result<()> {
     };
     let (seal, producer_snapshot) = job;
     let storage = &shared.storage;
+    let log_start = {
+        let state = shared.state.borrow();
+        state
+            .log_start_unpersisted
+            .then_some(state.log_start_offset)
+    };
+    if let Some(offset) = log_start {
+        storage
+            .write_file_atomic(
+                &shared.dir.join(LOG_START_OFFSET_FILE),
+                offset.0.to_string().into_bytes(),
+            )
+            .await?;
+    }
     storage
         .write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot)
         .await?;

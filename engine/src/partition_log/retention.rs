@@ -3,6 +3,14 @@
 //! change is synchronous and the files go afterwards, so appends never wait
 //! for an unlink. A reader that still holds a deleted segment's file keeps
 //! reading it until it lets go.
+//!
+//! The files are unlinked before `log-start-offset` is written, so removing
+//! data frees space before it needs any: on a full disk, retention and
+//! DeleteRecords still work. A crash in between is harmless (recovery
+//! takes the first segment's base as the log start when it is higher). If
+//! the checkpoint finds no room, the new start holds in memory and the
+//! writer writes it when space returns (Kafka too writes its log-start
+//! checkpoint after the fact).
 
 use super::recovery::{recover_segment, remove_segment_files};
 use super::segment_state::Phase;
@@ -26,7 +34,7 @@ impl PartitionLog {
         let config = self.config();
         let (doomed, outcome) = {
             let mut state = self.shared.state.borrow_mut();
-            state.check_usable()?;
+            state.check_open()?;
             let mut total: u64 = state.segments.iter().map(|segment| segment.size).sum();
             let mut count = 0;
             let mut bytes_deleted = 0;
@@ -63,21 +71,22 @@ impl PartitionLog {
             (doomed, outcome)
         };
         if !doomed.is_empty() {
+            self.remove_segments(doomed).await?;
             self.persist_log_start_offset(outcome.log_start_offset)
                 .await?;
-            for base in doomed {
-                remove_segment_files(&self.shared.storage, &self.shared.dir, base).await?;
-            }
         }
+        self.shared.state.borrow().debug_check();
         Ok(outcome)
     }
 
     /// DeleteRecords: moves the log start offset up to `offset` (at most the
-    /// high watermark) and deletes the segments wholly below it.
+    /// high watermark) and deletes the segments wholly below it. What it
+    /// moves past is made durable first, so the log start never passes the
+    /// flushed offset.
     pub async fn delete_records_before(&self, offset: Offset) -> Result<Offset> {
-        let (doomed, log_start_offset) = {
-            let mut state = self.shared.state.borrow_mut();
-            state.check_usable()?;
+        {
+            let state = self.shared.state.borrow();
+            state.check_open()?;
             if offset > state.written_offset || offset < Offset::ZERO {
                 return Err(Error::OffsetOutOfRange {
                     requested: offset,
@@ -85,6 +94,11 @@ impl PartitionLog {
                     log_end_offset: state.written_offset,
                 });
             }
+        }
+        self.wait_flushed(offset).await?;
+        let (doomed, log_start_offset) = {
+            let mut state = self.shared.state.borrow_mut();
+            state.check_open()?;
             state.log_start_offset = state.log_start_offset.max(offset);
             let start = state.log_start_offset;
             let last = state.segments.len() - 1;
@@ -99,24 +113,49 @@ impl PartitionLog {
                 .drain(..count)
                 .map(|segment| segment.base_offset)
                 .collect();
+            state.debug_check();
             (doomed, start)
         };
+        self.remove_segments(doomed).await?;
         self.persist_log_start_offset(log_start_offset).await?;
-        for base in doomed {
-            remove_segment_files(&self.shared.storage, &self.shared.dir, base).await?;
-        }
         Ok(log_start_offset)
     }
 
+    /// Unlinks the files of segments that left the log. An error other
+    /// than a missing file takes the log offline.
+    async fn remove_segments(&self, bases: Vec<Offset>) -> Result<()> {
+        for base in bases {
+            let removed = remove_segment_files(&self.shared.storage, &self.shared.dir, base).await;
+            if let Err(error) = removed {
+                self.shared.go_offline(error.clone());
+                return Err(error.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `log-start-offset`; with no room, leaves it to the writer.
     async fn persist_log_start_offset(&self, offset: Offset) -> Result<()> {
-        self.shared
+        let written = self
+            .shared
             .storage
             .write_file_atomic(
                 &self.shared.dir.join(LOG_START_OFFSET_FILE),
                 offset.0.to_string().into_bytes(),
             )
-            .await?;
-        Ok(())
+            .await;
+        match written {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_out_of_space() => {
+                self.shared.state.borrow_mut().log_start_unpersisted = true;
+                self.shared.signal.raise();
+                Ok(())
+            }
+            Err(error) => {
+                self.shared.go_offline(error.clone());
+                Err(error.into())
+            }
+        }
     }
 
     /// Removes every batch at or after `offset` (a follower truncating to its
@@ -212,6 +251,7 @@ impl PartitionLog {
             state.flushed_offset = new_end;
             state.flush_requested = new_end;
             state.producers.truncate_to(new_end);
+            state.debug_check();
         }
         // Producer snapshot before the recovery point, as when sealing.
         let snapshot = self.shared.state.borrow().producers.encode(new_end);

@@ -105,6 +105,9 @@ pub struct Segment {
     pub allocated: u64,
     /// Written since the last fdatasync.
     pub dirty: bool,
+    /// A round failed for want of space: plan the writes again from
+    /// `durable_bytes` once no round is in flight.
+    pub replan: bool,
 }
 
 impl Segment {
@@ -131,6 +134,7 @@ impl Segment {
             file: None,
             allocated: 0,
             dirty: false,
+            replan: false,
         }
     }
 
