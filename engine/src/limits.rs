@@ -51,6 +51,11 @@ pub const PREALLOCATE_STEP_MAX_BYTES: u64 = 256 * 1024 * 1024;
 pub const DISK_FULL_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(50);
 pub const DISK_FULL_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// During a disk-full episode the writer writes what it holds back in
+/// rounds of at most this many bytes, one at a time, so it makes progress
+/// in whatever space returned.
+pub const DISK_FULL_RETRY_ROUND_BYTES: u64 = WRITE_CHUNK_BYTES as u64;
+
 /// Room the filesystem must show beyond a retried write before the writer
 /// tries it (statvfs), so a disk with a few blocks free is not hammered.
 pub const DISK_FULL_RESUME_MARGIN_BYTES: u64 = 1024 * 1024;

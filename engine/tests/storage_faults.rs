@@ -74,21 +74,21 @@ async fn eventually(mut condition: impl FnMut() -> bool) {
 
 /// Every `(info, bytes)` must be in `log` at its offsets, stamped.
 async fn assert_stored(log: &PartitionLog, acknowledged: &[(AppendInfo, Vec<u8>)]) {
-    let stored = read_all(log, log.log_start_offset()).await;
+    use engine::record_batch::{RecordBatch, Validation};
+    let stored: std::collections::HashMap<Offset, Vec<u8>> = read_all(log, log.log_start_offset())
+        .await
+        .into_iter()
+        .map(|batch| {
+            let base = RecordBatch::parse(&batch, Validation::Stored)
+                .unwrap()
+                .base_offset();
+            (base, batch)
+        })
+        .collect();
     for (info, bytes) in acknowledged {
-        let expected = stamped(bytes, info);
-        let found = stored.iter().find(|batch| {
-            engine::record_batch::RecordBatch::parse(
-                batch,
-                engine::record_batch::Validation::Stored,
-            )
-            .unwrap()
-            .base_offset()
-                == info.base_offset
-        });
         assert_eq!(
-            found.map(Vec::as_slice),
-            Some(expected.as_slice()),
+            stored.get(&info.base_offset).map(Vec::as_slice),
+            Some(stamped(bytes, info).as_slice()),
             "batch at {}",
             info.base_offset
         );
@@ -219,14 +219,16 @@ fn a_full_disk_refuses_appends_at_once_and_takes_them_again_when_space_returns()
         let fs = new_fs(3);
         let (storage, events) = storage(&fs);
         let dir = PathBuf::from("/log/p-0");
-        let mut config = config();
-        config.retention_bytes = Some(64 * 1024);
+        // Retention will free more than the 1 MiB margin the writer wants
+        // to see before it writes again.
+        let mut config = small_config(256 * 1024);
+        config.retention_bytes = Some(256 * 1024);
         let log = Rc::new(
             PartitionLog::open_in(&storage, &dir, config.clone())
                 .await
                 .unwrap(),
         );
-        fs.set_capacity(Some(400 * 1024));
+        fs.set_capacity(Some(3 * 1024 * 1024));
         let (mut acknowledged, error) = fill(&log, 0).await;
         assert!(matches!(error, Error::DiskFull(_)), "{error:?}");
         assert!(log.is_disk_full() && !log.is_offline());
@@ -336,4 +338,52 @@ fn no_room_for_a_new_segment_or_a_seal_is_a_disk_full_episode_too() {
             assert_eq!(reopened.log_start_offset(), Offset::ZERO);
         });
     }
+}
+
+#[test]
+fn a_backlog_larger_than_the_space_that_returned_goes_out_in_pieces() {
+    run(async {
+        let fs = new_fs(5);
+        let (storage, events) = storage(&fs);
+        let dir = PathBuf::from("/log/p-0");
+        let log = PartitionLog::open_in(&storage, &dir, small_config(64 << 20))
+            .await
+            .unwrap();
+        let mib = 1024 * 1024;
+        fs.set_capacity(Some(fs.used_bytes() + mib));
+        // Six MiB taken in memory at once (a pipelining producer) while
+        // one MiB is free: the writer cannot put it all down.
+        let mut appended = Vec::new();
+        for tag in 0..96 {
+            let bytes = batch(tag, 16, 4_000, 1_000);
+            appended.push((log.append_nowait(&bytes).unwrap(), bytes));
+        }
+        eventually(|| log.is_disk_full()).await;
+        let stuck = log.high_watermark();
+        // Four MiB come back: less than the backlog, but it moves.
+        fs.set_capacity(Some(fs.used_bytes() + 4 * mib));
+        eventually(|| log.high_watermark() > stuck).await;
+        assert!(log.is_disk_full(), "the backlog is not all written yet");
+        assert!(matches!(
+            log.append(&batch(999, 1, 10, 1_000)).await,
+            Err(Error::DiskFull(_))
+        ));
+        // Then plenty: all of it goes out and appends are taken again.
+        fs.set_capacity(None);
+        eventually(|| !log.is_disk_full()).await;
+        assert_eq!(
+            log.high_watermark(),
+            appended.last().unwrap().0.next_offset()
+        );
+        let more = batch(1_000, 2, 100, 1_000);
+        appended.push((log.append_durable(&more).await.unwrap(), more));
+        assert_stored(&log, &appended).await;
+        assert_eq!(
+            kinds(&events, &dir)
+                .into_iter()
+                .filter(|kind| *kind != "preallocation-failed")
+                .collect::<Vec<_>>(),
+            ["disk-full", "space-returned"]
+        );
+    });
 }

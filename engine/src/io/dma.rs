@@ -46,9 +46,16 @@ fn injected(_op: FaultOp, _what: &'static str, _path: &Path) -> IoResult<()> {
     Ok(())
 }
 
+/// glommio's "enhanced" I/O errors turn into a `std::io::Error` without
+/// their errno (only the kind and a message survive), and the writer needs
+/// it to tell a full disk (ENOSPC) from a failing one (EIO): take the
+/// source error itself.
 fn glommio_error(op: &'static str, path: &Path, error: glommio::GlommioError<()>) -> IoError {
-    let error: std::io::Error = error.into();
-    IoError::new(op, path, &error)
+    match error {
+        glommio::GlommioError::EnhancedIoError { source, .. }
+        | glommio::GlommioError::IoError(source) => IoError::new(op, path, &source),
+        other => IoError::new(op, path, &std::io::Error::from(other)),
+    }
 }
 
 /// A file opened with O_DIRECT through io_uring.
@@ -432,4 +439,25 @@ pub async fn available_bytes(dir: &Path) -> IoResult<u64> {
         .await
         .map(|stat| stat.blocks_available() * stat.fragment_size())
         .map_err(|errno| IoError::new("statvfs", dir, &std::io::Error::from(errno)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glommio_errors_keep_their_errno() {
+        let enhanced = glommio::GlommioError::<()>::EnhancedIoError {
+            source: std::io::Error::from_raw_os_error(nix::libc::ENOSPC),
+            op: "Pre-allocate space",
+            path: None,
+            fd: Some(3),
+        };
+        let error = glommio_error("preallocating", Path::new("/d/0.log"), enhanced);
+        assert!(error.is_out_of_space(), "{error:?}");
+        let plain =
+            glommio::GlommioError::<()>::IoError(std::io::Error::from_raw_os_error(nix::libc::EIO));
+        let error = glommio_error("writing", Path::new("/d/0.log"), plain);
+        assert_eq!(error.raw_os_error, Some(nix::libc::EIO));
+    }
 }

@@ -269,7 +269,7 @@ impl Storage {
         match &self.backend {
             Backend::Os => dma::available_bytes(dir).await.ok(),
             #[cfg(feature = "fault-injection")]
-            Backend::Sim(_) => None,
+            Backend::Sim(fs) => fs.available_bytes(),
         }
     }
 }

@@ -276,6 +276,14 @@ impl SimFs {
         self.state.borrow_mut().capacity = bytes;
     }
 
+    /// What statvfs would say is free: capacity less use (`None`: unbounded).
+    pub fn available_bytes(&self) -> Option<u64> {
+        let state = self.state.borrow();
+        state
+            .capacity
+            .map(|capacity| capacity.saturating_sub(state.used_bytes()))
+    }
+
     /// Bytes held by linked files now.
     pub fn used_bytes(&self) -> u64 {
         self.state.borrow().used_bytes()

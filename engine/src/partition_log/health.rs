@@ -24,8 +24,9 @@
 //! on. The writer retries after a backoff (50 ms doubling to 1 s), and only
 //! when statvfs says the filesystem has room for the retry plus a margin, so
 //! a full disk costs one statvfs per partition per backoff, not a failing
-//! write. The first write issued during the episode that completes ends it,
-//! and appends are taken again. Because queued data is written once space
+//! write. It writes what it holds back in rounds of 1 MiB, one at a time, so
+//! it progresses in whatever space returned; when all of it is on disk the
+//! episode ends and appends are taken again. Because queued data is written once space
 //! returns, a producer told KAFKA_STORAGE_ERROR may find its batch in the
 //! log after all (as after a request timeout): idempotent producers' retries
 //! are recognised as duplicates; others may store the batch twice.
@@ -208,17 +209,22 @@ impl Shared {
 
     /// Something that needed space succeeded: a write round issued during
     /// the episode (`Some(id)`), or a new segment, seal or checkpoint the
-    /// writer retried (`None`). Ends the episode.
+    /// writer retried (`None`). The writer goes on with the next piece at
+    /// once; the episode ends when nothing is held back any more.
     pub(super) fn space_returned(&self, round_id: Option<u64>) {
         let ended = {
             let mut state = self.state.borrow_mut();
-            let ends = state.disk_full.as_ref().is_some_and(|episode| {
-                round_id.is_none_or(|round_id| episode.covers_round(round_id))
-            });
-            if ends {
-                state.disk_full.take()
-            } else {
-                None
+            let pending = state.pending_bytes();
+            match &mut state.disk_full {
+                Some(episode) if round_id.is_none_or(|round_id| episode.covers_round(round_id)) => {
+                    episode.retrying = true;
+                    if pending == 0 {
+                        state.disk_full.take()
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
             }
         };
         if let Some(episode) = ended {

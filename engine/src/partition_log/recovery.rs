@@ -93,15 +93,17 @@ pub(super) async fn open(storage: &Storage, dir: &Path, config: LogConfig) -> Re
         }
         let valid_bytes = segment.size;
         segments.push(segment);
-        if let Some(file_bytes) = cut {
+        if let Some(cut) = cut {
             let later = &bases[number + 1..];
-            storage.emit(StorageEvent::RecoveryTruncated {
-                dir,
-                segment: base,
-                file_bytes,
-                valid_bytes,
-                later_segments: later.len(),
-            });
+            if cut.torn || !later.is_empty() {
+                storage.emit(StorageEvent::RecoveryTruncated {
+                    dir,
+                    segment: base,
+                    file_bytes: cut.file_bytes,
+                    valid_bytes,
+                    later_segments: later.len(),
+                });
+            }
             // Data after a torn batch cannot be trusted: drop later segments.
             for &later in later {
                 remove_segment_files(storage, dir, later).await?;
@@ -210,8 +212,18 @@ pub(super) async fn remove_segment_files(
 /// Loads one segment. `trusted` segments load their index files (and are
 /// scanned without CRC checks from the last index entry to find their end);
 /// the others, or any whose index files are missing or inconsistent, are
-/// scanned from the start with full validation. Returns the file's size
-/// before the cut if it was cut at an invalid batch.
+/// scanned from the start with full validation. Returns how the file was
+/// cut, if its valid batches end before the file does.
+/// A segment file recovery cut after its last valid batch.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Cut {
+    /// The file's size before the cut.
+    file_bytes: u64,
+    /// Data followed the last valid batch (a torn or damaged write), not
+    /// only preallocated zeros.
+    torn: bool,
+}
+
 pub(super) async fn recover_segment(
     storage: &Storage,
     dir: &Path,
@@ -220,7 +232,7 @@ pub(super) async fn recover_segment(
     trusted: bool,
     config: &LogConfig,
     producers: &mut Vec<(i64, i16, CachedBatch)>,
-) -> Result<(Segment, Option<u64>)> {
+) -> Result<(Segment, Option<Cut>)> {
     let producers_before = producers.len();
     let path = segment::file_path(dir, base, "log");
     let direct = storage.open_direct(&path).await?;
@@ -264,8 +276,20 @@ pub(super) async fn recover_segment(
         producers.truncate(producers_before);
         end = scan(&direct, &mut segment, 0, file_size, true, config, producers).await?;
     }
-    let cut = (end < file_size).then_some(file_size);
-    if cut.is_some() {
+    let mut cut = None;
+    if end < file_size {
+        // Zeros after the last batch are preallocated space an unclean
+        // shutdown leaves behind, not a torn write.
+        let after = direct
+            .read(
+                end,
+                (file_size - end).min(BATCH_HEADER_BYTES as u64) as usize,
+            )
+            .await?;
+        cut = Some(Cut {
+            file_bytes: file_size,
+            torn: after.iter().any(|&byte| byte != 0),
+        });
         direct.truncate(end).await?;
         direct.fdatasync().await?;
     }
@@ -411,6 +435,16 @@ pub(super) async fn close(shared: &Shared) -> Result<()> {
             return Err(Error::Offline(failure.clone()));
         }
         state.closed = true;
+        let untouched = state.segments.len() == 1
+            && state.segments[0].file.is_none()
+            && state.producers.is_empty()
+            && !state.log_start_unpersisted;
+        if untouched {
+            // Nothing on disk to vouch for (a partition never written, or
+            // whose data is all gone): no files to write, which also lets
+            // a broker on a full disk close it.
+            return Ok(());
+        }
         let end = state.log_end_offset;
         let producer_snapshot = state.producers.encode(end);
         let active = state.active_mut();

@@ -37,7 +37,7 @@ use crate::error::IoError;
 use crate::io::{self, DirectFile, Signal};
 use crate::limits::{
     align_down, align_up, DIRECT_IO_ALIGN_BYTES, DISK_FULL_RESUME_MARGIN_BYTES,
-    PREALLOCATE_STEP_MAX_BYTES, PREALLOCATE_STEP_MIN_BYTES,
+    DISK_FULL_RETRY_ROUND_BYTES, PREALLOCATE_STEP_MAX_BYTES, PREALLOCATE_STEP_MIN_BYTES,
 };
 use crate::offset::Offset;
 use crate::segment;
@@ -221,9 +221,17 @@ fn plan(shared: &Shared) -> Job {
 /// segment's file, a write round, a seal, the log start checkpoint.
 fn plan_space_job(state: &mut super::State) -> Option<Job> {
     let preallocate = state.preallocation.allowed();
+    // In a disk-full episode: one bounded round at a time.
+    let bound = state
+        .disk_full
+        .is_some()
+        .then_some(DISK_FULL_RETRY_ROUND_BYTES);
     for segment in state.segments.iter_mut() {
         if segment.phase == Phase::Sealed {
             continue;
+        }
+        if bound.is_some() && segment.rounds_in_flight() > 0 {
+            break;
         }
         let Some(file) = segment.file.clone() else {
             if segment.size == 0 && segment.phase == Phase::Active {
@@ -233,7 +241,8 @@ fn plan_space_job(state: &mut super::State) -> Option<Job> {
                 base_offset: segment.base_offset,
             });
         };
-        if let Some(round) = take_round(segment, &mut state.next_round_id, &file, preallocate) {
+        let round = take_round(segment, &mut state.next_round_id, &file, preallocate, bound);
+        if let Some(round) = round {
             return Some(Job::Write(round));
         }
         if segment.rounds_in_flight() > 0 || segment.durable_bytes < segment.size {
@@ -280,7 +289,7 @@ const ROUNDS_IN_FLIGHT_MAX: usize = 16;
 /// written, padded, when nothing else is in flight. If a round is writing
 /// such a page when more data arrives, the next round skips it and the page
 /// is written again, whole, after that round is done (`pending_page`).
-fn next_round(segment: &mut Segment) -> Option<(u64, u64)> {
+fn next_round(segment: &mut Segment, bound: Option<u64>) -> Option<(u64, u64)> {
     if segment.replan {
         // A round failed for want of space: once the others are done, plan
         // again from the durable prefix (the bytes are all still in memory).
@@ -291,6 +300,22 @@ fn next_round(segment: &mut Segment) -> Option<(u64, u64)> {
         segment.issued_bytes = segment.durable_bytes;
         segment.pending_page = None;
         segment.replan = false;
+    }
+    if let Some(bound) = bound {
+        // Alone (the caller saw nothing in flight), and at most `bound`
+        // bytes: the next piece of what is held back.
+        if segment.rounds_in_flight() > 0 || segment.durable_bytes >= segment.size {
+            return None;
+        }
+        let from = align_down(segment.durable_bytes);
+        let to = if segment.size - from > bound {
+            align_down(from + bound)
+        } else {
+            segment.size
+        };
+        segment.pending_page = None;
+        segment.issued_bytes = to;
+        return Some((from, to));
     }
     let page_bytes = DIRECT_IO_ALIGN_BYTES;
     if let Some(page) = segment.pending_page {
@@ -353,14 +378,16 @@ pub(super) struct RoundJob {
 }
 
 /// Plans the next round of `segment`, if `next_round` allows one;
-/// `preallocate` says whether it may reserve space first.
+/// `preallocate` says whether it may reserve space first, `bound` caps
+/// its bytes (a disk-full episode).
 fn take_round(
     segment: &mut Segment,
     next_round_id: &mut u64,
     file: &Rc<SegmentFile>,
     preallocate: bool,
+    bound: Option<u64>,
 ) -> Option<RoundJob> {
-    let (from, to) = next_round(segment)?;
+    let (from, to) = next_round(segment, bound)?;
     let ops = segment.tail.write_ops(from, to);
     let needed = align_up(to);
     let preallocate = (preallocate && needed > segment.allocated).then(|| {
@@ -405,7 +432,7 @@ pub(super) fn plan_round(shared: &Shared) -> Option<RoundJob> {
         .iter_mut()
         .find(|segment| segment.phase != Phase::Sealed)?;
     let file = segment.file.clone()?;
-    take_round(segment, &mut state.next_round_id, &file, preallocate)
+    take_round(segment, &mut state.next_round_id, &file, preallocate, None)
 }
 
 /// Issues a round's writes, waits for them and folds the result in.
@@ -557,6 +584,7 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), Failure> {
             Ok(())
         }
         Job::Retry { bytes } => {
+            let bytes = bytes.min(DISK_FULL_RETRY_ROUND_BYTES);
             let room = shared.storage.available_bytes(&shared.dir).await;
             let mut state = shared.state.borrow_mut();
             if let Some(episode) = &mut state.disk_full {
