@@ -74,6 +74,23 @@ impl Broker {
         broker
     }
 
+    /// Starts a logged broker whose `log.dirs` is `data` (a directory the
+    /// test owns, such as a small loop-mounted filesystem).
+    pub fn start_logged_in(data: PathBuf, shards: usize, overrides: &[&str]) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            data,
+            shards,
+            overrides: overrides.iter().map(|item| item.to_string()).collect(),
+            log: Some(dir.path().join("broker.log")),
+            _dir: Some(dir),
+        };
+        broker.spawn();
+        broker
+    }
+
     pub fn log_text(&self) -> String {
         self.log
             .as_ref()
