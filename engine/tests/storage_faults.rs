@@ -136,6 +136,10 @@ fn an_io_error_takes_one_partition_offline_and_its_neighbour_carries_on() {
             assert!(bad.is_offline());
             assert!(matches!(bad.append(&first).await, Err(Error::Offline(_))));
             assert!(matches!(bad.flush().await, Err(Error::Offline(_))));
+            assert!(matches!(
+                bad.read(Offset::ZERO, 1024).await,
+                Err(Error::Offline(_))
+            ));
             assert_eq!(kinds(&events, &bad_dir), ["offline"], "{op:?}/{errno}");
             // The partition next to it, on the same disk, carries on.
             let mut acknowledged = Vec::new();
