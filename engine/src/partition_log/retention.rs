@@ -240,7 +240,7 @@ impl PartitionLog {
             segment.tail = super::recovery::resume_tail(&segment).await?;
         }
         let new_end = segment.next_offset;
-        {
+        let lowered_start = {
             let mut state = self.shared.state.borrow_mut();
             for sealed in state.segments.iter_mut() {
                 sealed.phase = Phase::Sealed;
@@ -251,7 +251,17 @@ impl PartitionLog {
             state.flushed_offset = new_end;
             state.flush_requested = new_end;
             state.producers.truncate_to(new_end);
+            // The batch holding the log start went whole: the log is
+            // empty from its base on.
+            let lowered = state.log_start_offset > new_end;
+            if lowered {
+                state.log_start_offset = new_end;
+            }
             state.debug_check();
+            lowered
+        };
+        if lowered_start {
+            self.persist_log_start_offset(new_end).await?;
         }
         // Producer snapshot before the recovery point, as when sealing.
         let snapshot = self.shared.state.borrow().producers.encode(new_end);
