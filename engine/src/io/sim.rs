@@ -82,23 +82,54 @@ enum FileOp {
     SetLen(u64),
 }
 
-fn apply_file_op(content: &mut Vec<u8>, op: &FileOp) {
-    match op {
-        FileOp::Write { position, bytes } => {
-            let end = *position as usize + bytes.len();
-            if content.len() < end {
-                content.resize(end, 0);
+/// A file's bytes: `bytes`, then zeros up to `len` (preallocated space
+/// costs nothing until written).
+#[derive(Debug, Clone, Default)]
+struct Content {
+    bytes: Vec<u8>,
+    len: u64,
+}
+
+impl Content {
+    fn apply(&mut self, op: &FileOp) {
+        match op {
+            FileOp::Write { position, bytes } => {
+                let end = *position as usize + bytes.len();
+                if self.bytes.len() < end {
+                    self.bytes.resize(end, 0);
+                }
+                self.bytes[*position as usize..end].copy_from_slice(bytes);
+                self.len = self.len.max(end as u64);
             }
-            content[*position as usize..end].copy_from_slice(bytes);
+            FileOp::SetLen(len) => {
+                self.bytes.truncate(*len as usize);
+                self.len = *len;
+            }
         }
-        FileOp::SetLen(len) => content.resize(*len as usize, 0),
+    }
+
+    /// `[position, position + len)`, short at the end of the file.
+    fn read(&self, position: u64, len: usize) -> Vec<u8> {
+        let start = position.min(self.len) as usize;
+        let end = (position + len as u64).min(self.len) as usize;
+        let held = self.bytes.len();
+        let mut out = Vec::with_capacity(end - start);
+        if start < held {
+            out.extend_from_slice(&self.bytes[start..end.min(held)]);
+        }
+        out.resize(end - start, 0);
+        out
+    }
+
+    fn to_vec(&self) -> Vec<u8> {
+        self.read(0, self.len as usize)
     }
 }
 
 #[derive(Debug, Clone, Default)]
 struct Inode {
-    live: Vec<u8>,
-    synced: Vec<u8>,
+    live: Content,
+    synced: Content,
     pending: Vec<FileOp>,
 }
 
@@ -152,12 +183,25 @@ struct State {
 
 const ROOT: u64 = 0;
 
+/// What a crash image lost, for tests to see that crashes bite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrashLosses {
+    /// Writes and size changes completed but not synced, dropped.
+    pub file_ops_dropped: u64,
+    /// Kept writes torn (some sectors hold their old bytes).
+    pub writes_torn: u64,
+    /// Creates, renames and unlinks not synced, dropped.
+    pub dir_ops_dropped: u64,
+}
+
 /// The simulated filesystem. See the module documentation.
 pub struct SimFs {
     state: RefCell<State>,
     faults: FaultPlan,
     /// Operations failed by the crash or a fault, for tests to look at.
     failed_ops: Cell<u64>,
+    /// For an image: what the crash that made it lost.
+    losses: Cell<CrashLosses>,
 }
 
 fn eio() -> io::Error {
@@ -230,7 +274,7 @@ impl State {
         linked
             .iter()
             .filter_map(|ino| self.inodes.get(ino))
-            .map(|inode| inode.live.len() as u64)
+            .map(|inode| inode.live.len)
             .sum()
     }
 
@@ -263,6 +307,7 @@ impl SimFs {
             }),
             faults: FaultPlan::default(),
             failed_ops: Cell::new(0),
+            losses: Cell::new(CrashLosses::default()),
         })
     }
 
@@ -331,6 +376,11 @@ impl SimFs {
         self.failed_ops.get()
     }
 
+    /// For an image made by [`SimFs::crash_image`]: what the crash lost.
+    pub fn losses(&self) -> CrashLosses {
+        self.losses.get()
+    }
+
     /// What the disk holds after a power loss now, one of the possible
     /// outcomes chosen by `seed` (see the module documentation).
     pub fn crash_image(&self, seed: u64) -> Rc<SimFs> {
@@ -350,6 +400,7 @@ impl SimFs {
     fn image(&self, keep: &mut dyn FnMut(usize) -> usize, tear: &mut XorShift) -> Rc<SimFs> {
         let state = self.state.borrow();
         let image = SimFs::new(tear.next_u64());
+        let mut losses = CrashLosses::default();
         {
             let mut target = image.state.borrow_mut();
             target.next_id = state.next_id;
@@ -362,14 +413,17 @@ impl SimFs {
                 }
                 let dir = &state.dirs[&id];
                 let mut entries = dir.synced.clone();
-                for op in &dir.pending[..keep(dir.pending.len())] {
+                let kept = keep(dir.pending.len());
+                losses.dir_ops_dropped += (dir.pending.len() - kept) as u64;
+                for op in &dir.pending[..kept] {
                     apply_dir_op(&mut entries, op);
                 }
                 for entry in entries.values() {
                     match *entry {
                         Entry::Dir(child) => queue.push(child),
                         Entry::File(ino) if seen_files.insert(ino) => {
-                            let content = crashed_content(&state.inodes[&ino], keep, tear);
+                            let content =
+                                crashed_content(&state.inodes[&ino], keep, tear, &mut losses);
                             target.inodes.insert(
                                 ino,
                                 Inode {
@@ -392,6 +446,7 @@ impl SimFs {
                 );
             }
         }
+        image.losses.set(losses);
         image
     }
 
@@ -399,7 +454,7 @@ impl SimFs {
     pub fn file_content(&self, path: &Path) -> Option<Vec<u8>> {
         let state = self.state.borrow();
         let ino = state.lookup_file(path)?;
-        Some(state.inodes[&ino].live.clone())
+        Some(state.inodes[&ino].live.to_vec())
     }
 
     /// Overwrites bytes of a file as they are (durable at once): for tests
@@ -412,8 +467,8 @@ impl SimFs {
             position,
             bytes: bytes.to_vec(),
         };
-        apply_file_op(&mut inode.live, &op);
-        apply_file_op(&mut inode.synced, &op);
+        inode.live.apply(&op);
+        inode.synced.apply(&op);
     }
 
     /// Counts one changing operation: fails if the machine crashed here or
@@ -515,7 +570,7 @@ impl SimFs {
         let state = self.state.borrow();
         Ok(state
             .lookup_file(path)
-            .map(|ino| state.inodes[&ino].live.clone()))
+            .map(|ino| state.inodes[&ino].live.to_vec()))
     }
 
     /// The same steps as the operating-system backend: temporary file,
@@ -579,30 +634,34 @@ fn crashed_content(
     inode: &Inode,
     keep: &mut dyn FnMut(usize) -> usize,
     tear: &mut XorShift,
-) -> Vec<u8> {
+    losses: &mut CrashLosses,
+) -> Content {
     let kept = keep(inode.pending.len());
+    losses.file_ops_dropped += (inode.pending.len() - kept) as u64;
     let mut content = inode.synced.clone();
     for (index, op) in inode.pending[..kept].iter().enumerate() {
         let last = index + 1 == kept;
         match op {
-            FileOp::Write { position, bytes } if last && tear.chance(1, 3) => {
-                let before = content.clone();
-                apply_file_op(&mut content, op);
-                // Sectors of the torn write that hold their old bytes.
+            FileOp::Write { position, bytes } if last && tear.chance(1, 2) => {
+                losses.writes_torn += 1;
+                // What the write's range held before, zeros past the end.
+                let mut before = content.read(*position, bytes.len());
+                before.resize(bytes.len(), 0);
+                content.apply(op);
+                // Sectors of the torn write that keep their old bytes.
                 let end = position + bytes.len() as u64;
                 let mut sector = position / SECTOR_BYTES * SECTOR_BYTES;
                 while sector < end {
-                    let from = sector.max(*position) as usize;
-                    let to = (sector + SECTOR_BYTES).min(end) as usize;
+                    let from = sector.max(*position);
+                    let to = (sector + SECTOR_BYTES).min(end);
                     if tear.chance(1, 2) {
-                        for (at, byte) in content[from..to].iter_mut().enumerate() {
-                            *byte = before.get(from + at).copied().unwrap_or(0);
-                        }
+                        let old = &before[(from - position) as usize..(to - position) as usize];
+                        content.bytes[from as usize..to as usize].copy_from_slice(old);
                     }
                     sector += SECTOR_BYTES;
                 }
             }
-            op => apply_file_op(&mut content, op),
+            op => content.apply(op),
         }
     }
     content
@@ -636,7 +695,7 @@ impl SimFile {
         self.fs.in_flight().await;
         let growth = {
             let state = self.fs.state.borrow();
-            let len = state.inodes[&self.ino].live.len() as u64;
+            let len = state.inodes[&self.ino].live.len;
             (position + bytes.len() as u64).saturating_sub(len)
         };
         self.fs.tick(FaultOp::Write, self.path())?;
@@ -646,7 +705,7 @@ impl SimFile {
             bytes: bytes.to_vec(),
         };
         self.with_inode(|inode| {
-            apply_file_op(&mut inode.live, &op);
+            inode.live.apply(&op);
             inode.pending.push(op);
         });
         Ok(())
@@ -659,11 +718,7 @@ impl SimFile {
 
     /// Reads what is in the file now (short at its end).
     pub(crate) fn read_now(&self, position: u64, len: usize) -> Vec<u8> {
-        self.with_inode(|inode| {
-            let start = (position as usize).min(inode.live.len());
-            let end = (start + len).min(inode.live.len());
-            inode.live[start..end].to_vec()
-        })
+        self.with_inode(|inode| inode.live.read(position, len))
     }
 
     /// Makes durable every change that completed before this call.
@@ -673,7 +728,7 @@ impl SimFile {
         self.fs.tick(FaultOp::Fdatasync, self.path())?;
         self.with_inode(|inode| {
             for op in inode.pending.drain(..covered) {
-                apply_file_op(&mut inode.synced, &op);
+                inode.synced.apply(&op);
             }
         });
         Ok(())
@@ -689,7 +744,7 @@ impl SimFile {
             .check_space(len.saturating_sub(current))?;
         self.with_inode(|inode| {
             let op = FileOp::SetLen(len);
-            apply_file_op(&mut inode.live, &op);
+            inode.live.apply(&op);
             inode.pending.push(op);
         });
         Ok(())
@@ -706,14 +761,14 @@ impl SimFile {
         self.fs.state.borrow().check_space(len - current)?;
         self.with_inode(|inode| {
             let op = FileOp::SetLen(len);
-            apply_file_op(&mut inode.live, &op);
+            inode.live.apply(&op);
             inode.pending.push(op);
         });
         Ok(())
     }
 
     pub(crate) fn size(&self) -> u64 {
-        self.with_inode(|inode| inode.live.len() as u64)
+        self.with_inode(|inode| inode.live.len)
     }
 }
 
