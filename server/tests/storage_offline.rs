@@ -51,10 +51,21 @@ fn produce(raw: &mut Raw, topic: &str, partition: i32, acks: i16, records: Bytes
 
 /// One fetch from offset 0; the partition's error code and record values.
 fn fetch(raw: &mut Raw, topic: &str, partition: i32) -> (i16, Vec<String>) {
+    long_poll(raw, topic, partition, 0, 0)
+}
+
+/// A fetch that waits up to `max_wait_ms` for `min_bytes`.
+fn long_poll(
+    raw: &mut Raw,
+    topic: &str,
+    partition: i32,
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> (i16, Vec<String>) {
     let request = FetchRequest::default()
         .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(0)
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(min_bytes)
         .with_max_bytes(1 << 20)
         .with_session_epoch(-1)
         .with_topics(vec![FetchTopic::default()
@@ -120,6 +131,14 @@ fn scenario(fault: &str, acknowledged_before: &[&str]) {
         STORAGE_ERROR
     );
     assert_eq!(fetch(&mut raw, "bad", 0).0, STORAGE_ERROR);
+    // A consumer long-polling the offline partition is answered at once.
+    // (It used to get an empty answer after max_wait_ms, and meanwhile the
+    // fetch spun on the partition's shard: a failed log's high-watermark
+    // wait ends at once, so the long poll never waited on anything, and
+    // that shard answered nothing else, new connections included.)
+    let polled = std::time::Instant::now();
+    assert_eq!(long_poll(&mut raw, "bad", 0, 5000, 1).0, STORAGE_ERROR);
+    assert!(polled.elapsed() < std::time::Duration::from_secs(2));
 
     // Its neighbours carry on, on both shards.
     for partition in 0..2 {
