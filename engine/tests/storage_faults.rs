@@ -35,7 +35,12 @@ fn storage(fs: &Rc<SimFs>) -> (Storage, Events) {
         let (kind, dir) = match event {
             StorageEvent::Offline { dir, .. } => ("offline", dir),
             StorageEvent::DiskFull { dir, .. } => ("disk-full", dir),
-            StorageEvent::DiskSpaceReturned { dir, .. } => ("space-returned", dir),
+            StorageEvent::DiskFullEnded {
+                dir,
+                space_returned: true,
+                ..
+            } => ("space-returned", dir),
+            StorageEvent::DiskFullEnded { dir, .. } => ("disk-full-ended", dir),
             StorageEvent::PreallocationFailed { dir, .. } => ("preallocation-failed", dir),
             StorageEvent::RecoveryTruncated { dir, .. } => ("recovery-truncated", dir),
         };
@@ -389,5 +394,27 @@ fn a_backlog_larger_than_the_space_that_returned_goes_out_in_pieces() {
                 .collect::<Vec<_>>(),
             ["disk-full", "space-returned"]
         );
+    });
+}
+
+#[test]
+fn a_log_dropped_on_a_full_disk_ends_its_episode() {
+    run(async {
+        let fs = new_fs(6);
+        let (storage, events) = storage(&fs);
+        let dir = PathBuf::from("/log/p-0");
+        let log = PartitionLog::open_in(&storage, &dir, config())
+            .await
+            .unwrap();
+        fs.set_capacity(Some(fs.used_bytes() + 64 * 1024));
+        let (_, error) = fill(&log, 0).await;
+        assert!(matches!(error, Error::DiskFull(_)), "{error:?}");
+        // A topic deleted while its partition waits for space.
+        drop(log);
+        let seen: Vec<_> = kinds(&events, &dir)
+            .into_iter()
+            .filter(|kind| *kind != "preallocation-failed")
+            .collect();
+        assert_eq!(seen, ["disk-full", "disk-full-ended"]);
     });
 }

@@ -86,7 +86,7 @@ pub fn count_storage_event(event: &engine::StorageEvent<'_>) -> DiskFullTransiti
                     transition = DiskFullTransition::Began;
                 }
             }
-            StorageEvent::DiskSpaceReturned {
+            StorageEvent::DiskFullEnded {
                 refused_appends, ..
             } => {
                 counters.disk_full_refused_appends += refused_appends;

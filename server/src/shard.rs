@@ -189,18 +189,24 @@ fn log_storage_event(shard: usize, event: &engine::StorageEvent<'_>) {
                 tracing::debug!(shard, partition = %partition_name(dir), %error, "disk full");
             }
         }
-        StorageEvent::DiskSpaceReturned {
+        StorageEvent::DiskFullEnded {
             dir,
             duration,
             refused_appends,
+            space_returned,
         } => {
+            let what = if *space_returned {
+                "disk space returned: appends are accepted again"
+            } else {
+                "disk-full episode over: the partition waiting for space was closed or deleted"
+            };
             if transition == DiskFullTransition::Ended {
                 tracing::warn!(
                     shard,
                     partition = %partition_name(dir),
                     duration_ms = duration.as_millis() as u64,
                     refused_appends = crate::metrics::storage_counters().disk_full_refused_appends,
-                    "disk space returned: appends are accepted again"
+                    "{what}"
                 );
             } else {
                 tracing::debug!(
@@ -208,7 +214,7 @@ fn log_storage_event(shard: usize, event: &engine::StorageEvent<'_>) {
                     partition = %partition_name(dir),
                     duration_ms = duration.as_millis() as u64,
                     refused_appends,
-                    "disk space returned"
+                    "{what}"
                 );
             }
         }

@@ -316,6 +316,8 @@ fn a_full_disk_answers_storage_errors_keeps_serving_and_resumes_without_a_restar
     let ballast = disk.path().join("ballast");
     std::fs::write(&ballast, vec![0x5a; BALLAST_BYTES]).unwrap();
     let mut broker = Broker::start_logged_in(disk.path().join("data"), 2, &[]);
+    let started = Instant::now();
+    let phase = |name: &str| eprintln!("{:>6.1?} {name}", started.elapsed());
     let bootstrap = broker.bootstrap();
     create_topic(&broker, "all", 1);
     create_topic(&broker, "one", 1);
@@ -331,10 +333,12 @@ fn a_full_disk_answers_storage_errors_keeps_serving_and_resumes_without_a_restar
         .commit(&commit, CommitMode::Sync)
         .expect("first commit");
 
+    phase("fill");
     // Fill it: both producers get storage errors, promptly.
     let (mut all, mut one) = fill(&broker, 0, true);
     assert!(all.acknowledged.len() > 1000 && one.acknowledged.len() > 1000);
 
+    phase("probes");
     // Still serving: new connections, Metadata, Fetch, a group commit that
     // fits, DeleteRecords; and a produce is answered with the error at once.
     for _ in 0..10 {
@@ -381,6 +385,7 @@ fn a_full_disk_answers_storage_errors_keeps_serving_and_resumes_without_a_restar
         (0, trim_to)
     );
 
+    phase("ballast");
     // Space returns (the test's own file goes): writes resume, no restart.
     std::fs::remove_file(&ballast).unwrap();
     let waited = produce_until_accepted(&broker, "all");
@@ -388,6 +393,7 @@ fn a_full_disk_answers_storage_errors_keeps_serving_and_resumes_without_a_restar
     let (again_all, _) = fill(&broker, 1_000_000, true);
     all.acknowledged.extend(again_all.acknowledged);
 
+    phase("delete-topics");
     // Full again: DeleteTopics works and frees the space.
     let deleted: DeleteTopicsResponse = raw.call(
         ApiKey::DeleteTopics,
@@ -411,6 +417,7 @@ fn a_full_disk_answers_storage_errors_keeps_serving_and_resumes_without_a_restar
     all.acknowledged.extend(more.acknowledged);
     one.acknowledged.clear();
 
+    phase("restart");
     // A shutdown (it must not hang on the full disk) and a restart on the
     // disk as it is: every acknowledged record is there, at its offset,
     // byte for byte.
@@ -433,6 +440,7 @@ fn a_full_disk_answers_storage_errors_keeps_serving_and_resumes_without_a_restar
     assert_eq!(topics, ["all"]);
     broker.stop();
 
+    phase("log");
     let log = broker.log_text();
     assert!(
         log.contains("disk full: appends get KAFKA_STORAGE_ERROR"),

@@ -67,12 +67,14 @@ pub enum StorageEvent<'a> {
     /// Appends are refused (KAFKA_STORAGE_ERROR) until space returns; what
     /// was accepted before stays queued and is written then.
     DiskFull { dir: &'a Path, error: &'a IoError },
-    /// Space returned in `dir`: the queued writes went through, appends are
-    /// accepted again.
-    DiskSpaceReturned {
+    /// The disk-full episode of `dir` is over: space returned (the queued
+    /// writes went through, appends are accepted again), or the log was
+    /// closed or deleted during it (`space_returned` false).
+    DiskFullEnded {
         dir: &'a Path,
         duration: Duration,
         refused_appends: u64,
+        space_returned: bool,
     },
     /// Preallocation (fallocate) failed; the log writes without it, which
     /// is slower on ext4 but correct.

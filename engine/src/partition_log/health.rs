@@ -228,12 +228,25 @@ impl Shared {
             }
         };
         if let Some(episode) = ended {
-            self.storage.emit(StorageEvent::DiskSpaceReturned {
-                dir: &self.dir,
-                duration: episode.since.elapsed(),
-                refused_appends: episode.refused_appends,
-            });
+            self.end_episode(episode, true);
         }
+    }
+
+    /// The log closes (or goes away) during an episode: it is over too.
+    pub(super) fn closing_while_disk_full(&self) {
+        let episode = self.state.borrow_mut().disk_full.take();
+        if let Some(episode) = episode {
+            self.end_episode(episode, false);
+        }
+    }
+
+    fn end_episode(&self, episode: DiskFull, space_returned: bool) {
+        self.storage.emit(StorageEvent::DiskFullEnded {
+            dir: &self.dir,
+            duration: episode.since.elapsed(),
+            refused_appends: episode.refused_appends,
+            space_returned,
+        });
     }
 
     /// fallocate failed without harm to the log: write without it for a while.

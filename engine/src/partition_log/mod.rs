@@ -631,6 +631,9 @@ impl PartitionLog {
 impl Drop for PartitionLog {
     fn drop(&mut self) {
         self.shared.state.borrow_mut().closing = true;
+        // A log deleted or closed on a full disk ends its episode: the
+        // broker's count of partitions waiting for space must go down.
+        self.shared.closing_while_disk_full();
         self.shared.signal.raise();
     }
 }
