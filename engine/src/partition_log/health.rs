@@ -1,14 +1,14 @@
 //! A log's health: offline, in a disk-full episode, or well.
 //!
 //! ```text
-//!            EIO on write, fallocate, seal; any fdatasync error
-//!   well ───────────────────────────────────────────────────────▶ offline
-//!    │ ▲      (every waiter and every later call gets Offline;       (until the
-//!    │ │       the broker restarts and recovers the partition)        broker restarts)
-//!    │ │ a write issued during the episode completes
+//!            EIO on write, fallocate, truncate, seal; any fdatasync error
+//!   well ──────────────────────────────────────────────────▶ offline (until the
+//!    │ ▲   every waiter and later call gets Offline             broker restarts and
+//!    │ │                                                        recovers the partition)
+//!    │ │ all it held back is written; or the log is closed
 //!    ▼ │
-//!   disk full ── ENOSPC / EDQUOT / short write on a write, a new segment file
-//!                or a metadata file (index, checkpoint)
+//!   disk full ◀── ENOSPC / EDQUOT / short write on a write, a new segment
+//!                 file or a metadata file (index, checkpoint)
 //! ```
 //!
 //! Offline is for errors after which the file's contents are unknown: a
@@ -26,10 +26,11 @@
 //! a full disk costs one statvfs per partition per backoff, not a failing
 //! write. It writes what it holds back in rounds of 1 MiB, one at a time, so
 //! it progresses in whatever space returned; when all of it is on disk the
-//! episode ends and appends are taken again. Because queued data is written once space
-//! returns, a producer told KAFKA_STORAGE_ERROR may find its batch in the
-//! log after all (as after a request timeout): idempotent producers' retries
-//! are recognised as duplicates; others may store the batch twice.
+//! episode ends and appends are taken again. Because queued data is written
+//! once space returns, a producer told KAFKA_STORAGE_ERROR may find its
+//! batch in the log after all (as after a request timeout): idempotent
+//! producers' retries are recognised as duplicates; others may store the
+//! batch twice.
 //!
 //! Preallocation failing (ENOSPC, or a filesystem without fallocate) is not
 //! an episode: the writes go ahead without it, extending the file, and
