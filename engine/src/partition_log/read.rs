@@ -103,10 +103,14 @@ struct SegmentView {
 impl PartitionLog {
     /// Reads from `start` up to about `max_bytes`, within one segment. The
     /// first batch is returned whole even when larger than `max_bytes`
-    /// (KIP-74); the last may be cut, as Kafka does.
+    /// (KIP-74); the last may be cut, as Kafka does. An offline log serves
+    /// no reads: what its files hold is no longer known.
     pub async fn read(&self, start: Offset, max_bytes: u64) -> Result<ReadResult> {
         let (view, scan_from, high_watermark, log_start_offset) = {
             let state = self.shared.state.borrow();
+            if let Some(failure) = &state.failure {
+                return Err(Error::Offline(failure.clone()));
+            }
             let high_watermark = state.written_offset;
             if start < state.log_start_offset || start > high_watermark {
                 return Err(Error::OffsetOutOfRange {
