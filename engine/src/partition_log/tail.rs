@@ -140,14 +140,28 @@ impl Tail {
     }
 
     /// The writes that put `[from, size)` on disk; `from` is page aligned.
-    pub fn write_ops(&mut self, from: u64, size: u64) -> Vec<WriteOp> {
+    /// With `split_at` (page aligned, inside the range), no write crosses
+    /// it: see `writer::take_round` for why.
+    pub fn write_ops(&mut self, from: u64, size: u64, split_at: Option<u64>) -> Vec<WriteOp> {
         assert_eq!(align_down(from), from, "writes start on a page");
+        match split_at {
+            Some(split) if from < split && split < size => {
+                assert_eq!(align_down(split), split, "writes split on a page");
+                let mut ops = self.write_ops(from, split, None);
+                ops.extend(self.write_ops(split, size, None));
+                ops
+            }
+            _ => self.write_ops_within(from, size),
+        }
+    }
+
+    fn write_ops_within(&mut self, from: u64, size: u64) -> Vec<WriteOp> {
         let mut ops = Vec::new();
         for chunk in self.chunks.iter_mut() {
             if chunk.end() <= from || chunk.start >= size {
                 continue;
             }
-            if chunk.is_full() && chunk.start >= from {
+            if chunk.is_full() && chunk.start >= from && chunk.end() <= size {
                 ops.push(WriteOp::Shared(chunk.freeze(), chunk.start));
                 continue;
             }

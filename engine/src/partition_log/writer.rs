@@ -388,7 +388,16 @@ fn take_round(
     bound: Option<u64>,
 ) -> Option<RoundJob> {
     let (from, to) = next_round(segment, bound)?;
-    let ops = segment.tail.write_ops(from, to);
+    // A round that starts by rewriting the partial last page covers pages
+    // already written (a written extent) and pages only fallocated (an
+    // unwritten one). ext4 takes a direct write that spans both for a
+    // non-overwrite, which io_uring cannot issue without blocking: it
+    // hands it to an io-wq worker thread. Split there, and each write
+    // completes inline.
+    let written_extent_end = align_up(segment.durable_bytes);
+    let ops = segment
+        .tail
+        .write_ops(from, to, Some(written_extent_end));
     let needed = align_up(to);
     let preallocate = (preallocate && needed > segment.allocated).then(|| {
         let step = segment
