@@ -30,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}; N=${N:-1000000}; SIZE=${SIZE:-1000}; PARTITIONS=${PARTITIONS:-16}; SHARDS=${SHARDS:-2}
 PHASES=${PHASES:-produce consume latency}
-DATA=${PERF_DIR:-/work/ringlog-cpu-perf}; PORT=${PORT:-19392}
+DATA=${PERF_DIR:-/work/ringlog-cpu-perf}; PORT=${PORT:-39392}
 HZ=$(getconf CLK_TCK)
 
 for tool in fio iperf3 python3 /usr/bin/time; do
@@ -84,6 +84,9 @@ start_broker() { # start_broker <binary>
     2>"$DATA.log" &
   broker=$!
   sleep 1
+  # A broker that could not listen (another one holds the port) must not
+  # leave the clients talking to someone else's.
+  kill -0 "$broker" 2>/dev/null || { cat "$DATA.log" >&2; broker=""; exit 1; }
 }
 
 stop_broker() { # stop_broker <name>: records peak RSS

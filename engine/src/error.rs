@@ -110,6 +110,14 @@ impl IoError {
         )
     }
 
+    /// The process (EMFILE) or the system (ENFILE) has no descriptor left.
+    pub fn is_descriptor_limit(&self) -> bool {
+        matches!(
+            self.raw_os_error,
+            Some(nix::libc::EMFILE) | Some(nix::libc::ENFILE)
+        )
+    }
+
     /// The filesystem cannot preallocate (fallocate unsupported here).
     pub fn is_unsupported(&self) -> bool {
         matches!(

@@ -16,6 +16,7 @@
 //! offsets increase; a sealed segment's file is exactly its logical size;
 //! every acknowledged durable append was covered by an fdatasync.
 
+mod cache_budget;
 pub mod config;
 pub mod error;
 mod io;

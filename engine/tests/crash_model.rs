@@ -280,7 +280,7 @@ async fn workload(
 
 /// Opens what survived the crash and checks it against the oracle.
 async fn verify(image: &Rc<SimFs>, case: &Case, oracle: &Oracle) {
-    let storage = Storage::simulated(image.clone());
+    let storage = Storage::simulated(image.clone()).with_open_segments_max(1);
     let log = PartitionLog::open_in(&storage, dir(), case.config.clone())
         .await
         .expect("recovery always opens");
@@ -341,7 +341,10 @@ async fn run_case(case: Case) -> (u64, bool, engine::sim::CrashLosses) {
     let fs = SimFs::new(case.seed);
     fs.create_dir_all_synced(Path::new("/log"));
     fs.crash_after(case.crash_after);
-    let storage = Storage::simulated(fs.clone());
+    // A third of the cases keep one segment file open, a third two: the
+    // others close and open again (the shard's open-file budget).
+    let open_segments_max = [1, 2, 4096][(case.seed % 3) as usize];
+    let storage = Storage::simulated(fs.clone()).with_open_segments_max(open_segments_max);
     let oracle = Rc::new(RefCell::new(Oracle::default()));
     workload(&storage, &fs, &mut random, &case, &oracle).await;
     let (ops, crashed) = (fs.ops(), fs.is_crashed());

@@ -5,7 +5,7 @@
 mod support;
 
 use engine::record_batch::{BatchBuilder, Record, RecordBatch, Validation};
-use engine::{LogConfig, Offset, PartitionLog, TimestampMs};
+use engine::{LogConfig, Offset, PartitionLog, Storage, TimestampMs};
 use proptest::prelude::*;
 use support::*;
 
@@ -89,7 +89,10 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model-0");
         run(async move {
-            let mut log = PartitionLog::open(&path, config()).await.unwrap();
+            // One open segment file per log: every other segment's files
+            // close and open again as the model reads and writes them.
+            let storage = Storage::os().with_open_segments_max(1);
+            let mut log = PartitionLog::open_in(&storage, &path, config()).await.unwrap();
             let mut oracle = Oracle::default();
             let mut tag = 0u64;
             for op in ops {
@@ -115,7 +118,7 @@ proptest! {
                         } else {
                             drop(log);
                         }
-                        log = PartitionLog::open(&path, config()).await.unwrap();
+                        log = PartitionLog::open_in(&storage, &path, config()).await.unwrap();
                     }
                     Op::RetainBytes { limit } => {
                         log.set_config(LogConfig { retention_bytes: Some(limit), ..config() }).unwrap();
@@ -152,6 +155,11 @@ proptest! {
                     }
                 }
                 check(&log, &oracle).await;
+                let (open_max, open, _) = storage.open_segments();
+                assert!(open <= open_max, "{open} segment files open, budget {open_max}");
+            }
+            if log.segment_count() > 1 {
+                assert!(storage.open_segments().2 > 0, "reads of older segments reopened them");
             }
             log.close().await.unwrap();
         });

@@ -53,6 +53,8 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     }
     let (ready_sender, ready) = std::sync::mpsc::channel::<Result<(), String>>();
     raise_open_files_limit();
+    let capacity = crate::capacity::Capacity::measure(shards);
+    capacity.log(shards);
     let quotas = ConnectionQuotas::new(
         config.max_connections(),
         config.max_connections_per_ip(),
@@ -83,6 +85,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             ready: ready_sender.clone(),
             opened_barrier: opened_barrier.clone(),
             quotas: quotas.clone(),
+            capacity,
         };
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
@@ -148,6 +151,7 @@ struct Started {
     ready: std::sync::mpsc::Sender<Result<(), String>>,
     opened_barrier: Arc<std::sync::Barrier>,
     quotas: Arc<ConnectionQuotas>,
+    capacity: crate::capacity::Capacity,
 }
 
 async fn shard_main(started: Started) -> Result<(), String> {
@@ -162,12 +166,13 @@ async fn shard_main(started: Started) -> Result<(), String> {
         ready,
         opened_barrier,
         quotas,
+        capacity,
     } = started;
     let (senders, receivers) = mesh
         .join()
         .await
         .map_err(|_| "joining the shard mesh failed".to_string())?;
-    let shard = Rc::new(Shard::new(id, shards, config, senders));
+    let shard = Rc::new(Shard::new(id, shards, config, senders, &capacity));
     shard.spawn_job_receivers(receivers);
     let opened = shard.apply_topics(table).await;
     // The group coordinator's offsets-log partitions open before the

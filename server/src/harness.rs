@@ -120,7 +120,8 @@ async fn serve(
         let _ = ready.send(Err("joining the shard mesh failed".into()));
         return;
     };
-    let shard = Rc::new(Shard::new(0, 1, config, senders));
+    let capacity = crate::capacity::Capacity::measure(1);
+    let shard = Rc::new(Shard::new(0, 1, config, senders, &capacity));
     shard.spawn_job_receivers(receivers);
     let opened = match shard.apply_topics(table).await {
         Ok(()) => crate::group::start(&shard).await,

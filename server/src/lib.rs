@@ -5,6 +5,7 @@
 
 pub mod api;
 mod broker;
+mod capacity;
 pub mod cli;
 mod config;
 mod connection;

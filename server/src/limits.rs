@@ -37,3 +37,27 @@ pub const SENDFILE_JOB_BYTES_MAX: u64 = 4 * READ_AHEAD_WINDOW_BYTES;
 /// latency, close to its 1 MiB figure; larger windows only lengthen the
 /// queue a producer's write waits behind.
 pub const READ_AHEAD_WINDOW_BYTES: u64 = 256 * 1024;
+
+/// Descriptors one open segment file holds: the direct-I/O file, its
+/// duplicate for reads on the blocking pool, and the plain one sendfile
+/// reads (`capacity.rs`).
+pub const DESCRIPTORS_PER_SEGMENT_FILE: u64 = 3;
+
+/// Descriptors kept for everything but segment files (sockets, io_uring
+/// rings and eventfds, the blocking pools, index and checkpoint writes,
+/// fetches in flight): at least this many, or a `1 / DIVISOR` share of the
+/// limit if that is more.
+pub const OPEN_FILES_RESERVED_MIN: u64 = 256;
+pub const OPEN_FILES_RESERVED_DIVISOR: u64 = 4;
+
+/// Segment files a shard may keep open however low the descriptor limit.
+pub const OPEN_SEGMENTS_PER_SHARD_MIN: usize = 8;
+
+/// Tail cache (written bytes kept for tailing readers) a shard keeps at
+/// most, whatever the memory.
+pub const TAIL_CACHE_SHARD_BYTES_MAX: u64 = 512 * 1024 * 1024;
+
+/// What an idle partition with a little data costs in resident memory,
+/// measured (bench/partition-density.sh: 10,000 partitions of one 1 KB
+/// record each).
+pub const PARTITION_IDLE_BYTES: u64 = 64 * 1024;

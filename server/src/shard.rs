@@ -22,6 +22,7 @@ use engine::PartitionLog;
 use futures_channel::oneshot;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 
+use crate::capacity::Capacity;
 use crate::config::BrokerConfig;
 use crate::topic_config::log_config_for;
 use crate::topics::{TopicMeta, TopicTable};
@@ -128,6 +129,13 @@ fn log_storage_event(shard: usize, event: &engine::StorageEvent<'_>) {
             "partition offline after an I/O error: it refuses reads and writes \
              (KAFKA_STORAGE_ERROR) until the broker restarts and recovers it"
         ),
+        StorageEvent::DiskFull { dir, error } if error.is_descriptor_limit() => tracing::warn!(
+            shard,
+            partition = %partition_name(dir),
+            %error,
+            "out of file descriptors: this partition's appends get KAFKA_STORAGE_ERROR until \
+             its files can be opened again (it stays online; raise `ulimit -n`)"
+        ),
         StorageEvent::DiskFull { dir, error } => {
             if transition == DiskFullTransition::Began {
                 tracing::warn!(
@@ -195,7 +203,13 @@ fn log_storage_event(shard: usize, event: &engine::StorageEvent<'_>) {
 }
 
 impl Shard {
-    pub fn new(id: usize, count: usize, config: Arc<BrokerConfig>, senders: Senders<Job>) -> Shard {
+    pub fn new(
+        id: usize,
+        count: usize,
+        config: Arc<BrokerConfig>,
+        senders: Senders<Job>,
+        capacity: &Capacity,
+    ) -> Shard {
         let request_budget = config
             .queued_max_request_bytes()
             .map(crate::request_budget::RequestBudget::new);
@@ -214,7 +228,10 @@ impl Shard {
             controller_changes: Rc::new(glommio::sync::Semaphore::new(1)),
             producer_ids: Cell::new((0, 0)),
             coordinator: crate::group::Coordinator::default(),
-            storage: engine::Storage::os().with_events(move |event| log_storage_event(id, event)),
+            storage: engine::Storage::os()
+                .with_events(move |event| log_storage_event(id, event))
+                .with_open_segments_max(capacity.open_segments_per_shard)
+                .with_tail_cache_bytes_max(capacity.tail_cache_bytes_per_shard),
         }
     }
 

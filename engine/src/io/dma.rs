@@ -82,15 +82,16 @@ fn duplicate(file: &DmaFile, path: &Path) -> IoResult<std::sync::Arc<std::fs::Fi
 }
 
 impl DmaDirect {
-    /// Opens (creating if needed, never truncating) for reads and writes.
-    pub async fn open_read_write(path: &Path) -> IoResult<DmaDirect> {
-        if !path.exists() {
+    /// Opens for reads and writes, never truncating; with `create`, a
+    /// missing file is created.
+    pub async fn open_read_write(path: &Path, create: bool) -> IoResult<DmaDirect> {
+        if create && !path.exists() {
             injected(FaultOp::Create, "opening", path)?;
         }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
+            .create(create)
             .dma_open(path)
             .await
             .map_err(|error| glommio_error("opening", path, error))?;
@@ -270,7 +271,7 @@ pub async fn settle_iopoll_probe(dir: &Path) -> IoResult<()> {
         Err(error) => return Err(IoError::new("writing", &path, &error)),
     };
     if let Some(probe) = probe {
-        let file = DmaDirect::open_read_write(&probe).await?;
+        let file = DmaDirect::open_read_write(&probe, true).await?;
         drop(file);
     }
     remove_file(&path).await?;

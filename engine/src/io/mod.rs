@@ -38,6 +38,7 @@ mod buffer;
 mod dma;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
+mod open_files;
 #[cfg(feature = "fault-injection")]
 pub mod sim;
 mod task;
@@ -49,8 +50,10 @@ use std::time::Duration;
 
 pub use buffer::{alloc, AlignedBuf, SharedBuf};
 pub use dma::settle_iopoll_probe;
+pub(crate) use open_files::{Evictable, OpenFiles};
 pub use task::{spawn_detached, Signal};
 
+use crate::cache_budget::CacheBudget;
 use crate::error::IoError;
 use crate::offset::Offset;
 
@@ -100,12 +103,16 @@ enum Backend {
     Sim(Rc<sim::SimFs>),
 }
 
-/// Where a log's files live, and who hears about storage trouble. Cheap to
-/// clone; a shard makes one and opens every partition with it.
+/// Where a log's files live, who hears about storage trouble, and how many
+/// segment files may be open at once (`open_files.rs`). Cheap to clone; a
+/// shard makes one and opens every partition with it, so its partitions
+/// share one budget of open files.
 #[derive(Clone)]
 pub struct Storage {
     backend: Backend,
     events: Option<EventSink>,
+    open_files: Rc<OpenFiles>,
+    tail_caches: Rc<CacheBudget>,
 }
 
 impl Default for Storage {
@@ -140,6 +147,8 @@ impl Storage {
         Storage {
             backend: Backend::Os,
             events: None,
+            open_files: Rc::default(),
+            tail_caches: Rc::default(),
         }
     }
 
@@ -149,6 +158,8 @@ impl Storage {
         Storage {
             backend: Backend::Sim(fs),
             events: None,
+            open_files: Rc::default(),
+            tail_caches: Rc::default(),
         }
     }
 
@@ -158,22 +169,62 @@ impl Storage {
         self
     }
 
+    /// At most `open_max` segment files of the logs opened with this
+    /// storage (and its clones) stay open; the least recently used one is
+    /// closed to make room (default [`OPEN_SEGMENTS_DEFAULT`]). Each costs
+    /// three descriptors.
+    pub fn with_open_segments_max(self, open_max: usize) -> Storage {
+        self.open_files.set_open_max(open_max);
+        self
+    }
+
+    /// The open-segment budget, the segments open now, and how many were
+    /// closed to make room so far.
+    pub fn open_segments(&self) -> (usize, usize, u64) {
+        let files = &self.open_files;
+        (files.open_max(), files.open_count(), files.evictions())
+    }
+
+    pub(crate) fn open_files(&self) -> &Rc<OpenFiles> {
+        &self.open_files
+    }
+
+    /// All the logs opened with this storage keep at most `bytes_max` of
+    /// tail cache together (default 512 MiB); the least recently written
+    /// ones drop theirs first (`cache_budget.rs`).
+    pub fn with_tail_cache_bytes_max(self, bytes_max: u64) -> Storage {
+        self.tail_caches.set_bytes_max(bytes_max);
+        self
+    }
+
+    /// The tail-cache budget, the bytes held now, and how many caches were
+    /// dropped to stay within it so far.
+    pub fn tail_caches(&self) -> (u64, u64, u64) {
+        let caches = &self.tail_caches;
+        (caches.bytes_max(), caches.held(), caches.shrunk())
+    }
+
+    pub(crate) fn tail_cache_budget(&self) -> &Rc<CacheBudget> {
+        &self.tail_caches
+    }
+
     pub(crate) fn emit(&self, event: StorageEvent<'_>) {
         if let Some(sink) = &self.events {
             sink(&event);
         }
     }
 
-    /// Opens a segment file for direct I/O, creating it if needed (the
-    /// caller makes a new file's directory entry durable).
-    pub(crate) async fn open_direct(&self, path: &Path) -> IoResult<DirectFile> {
+    /// Opens a segment file for direct I/O; with `create`, a missing one
+    /// is created (the caller makes a new file's directory entry durable),
+    /// without, it is an error (a segment deleted meanwhile).
+    pub(crate) async fn open_direct(&self, path: &Path, create: bool) -> IoResult<DirectFile> {
         match &self.backend {
             Backend::Os => Ok(DirectFile::Dma(
-                dma::DmaDirect::open_read_write(path).await?,
+                dma::DmaDirect::open_read_write(path, create).await?,
             )),
             #[cfg(feature = "fault-injection")]
             Backend::Sim(fs) => fs
-                .open(path)
+                .open(path, create)
                 .await
                 .map(DirectFile::Sim)
                 .map_err(sim_error("opening", path)),

@@ -511,11 +511,12 @@ impl SimFs {
         }
     }
 
-    pub(crate) async fn open(self: &Rc<Self>, path: &Path) -> io::Result<SimFile> {
+    pub(crate) async fn open(self: &Rc<Self>, path: &Path, create: bool) -> io::Result<SimFile> {
         self.in_flight().await;
         let existing = self.state.borrow().lookup_file(path);
         let ino = match existing {
             Some(ino) => ino,
+            None if !create => return Err(io::Error::from(io::ErrorKind::NotFound)),
             None => {
                 self.tick(FaultOp::Create, path)?;
                 let mut state = self.state.borrow_mut();
@@ -582,7 +583,7 @@ impl SimFs {
     ) -> io::Result<()> {
         self.faults.check(FaultOp::AtomicWrite, path)?;
         let temporary = path.with_extension("tmp-write");
-        let file = self.open(&temporary).await?;
+        let file = self.open(&temporary, true).await?;
         file.set_len(0).await?;
         file.write(0, bytes).await?;
         file.fdatasync().await?;
@@ -798,7 +799,7 @@ mod tests {
         run(async {
             let fs = SimFs::new(7);
             fs.create_dir_all_synced(Path::new("/d"));
-            let file = fs.open(Path::new("/d/f")).await.unwrap();
+            let file = fs.open(Path::new("/d/f"), true).await.unwrap();
             fs.sync_dir(Path::new("/d")).await.unwrap();
             file.write(0, &[1u8; 1024]).await.unwrap();
             file.fdatasync().await.unwrap();
@@ -832,7 +833,7 @@ mod tests {
         run(async {
             let fs = SimFs::new(1);
             fs.create_dir_all_synced(Path::new("/d"));
-            let file = fs.open(Path::new("/d/f")).await.unwrap();
+            let file = fs.open(Path::new("/d/f"), true).await.unwrap();
             file.write(0, b"data").await.unwrap();
             file.fdatasync().await.unwrap();
             assert!(fs.durable_image().file_content(Path::new("/d/f")).is_none());
@@ -858,7 +859,7 @@ mod tests {
         run(async {
             let fs = SimFs::new(3);
             fs.create_dir_all_synced(Path::new("/d"));
-            let file = fs.open(Path::new("/d/f")).await.unwrap();
+            let file = fs.open(Path::new("/d/f"), true).await.unwrap();
             fs.set_capacity(Some(8192));
             file.fallocate(4096).await.unwrap();
             let full = file.fallocate(16384).await.unwrap_err();

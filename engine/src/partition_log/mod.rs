@@ -38,6 +38,7 @@ use futures_channel::oneshot;
 pub use read::{ReadChunk, ReadResult};
 pub use segment_state::SegmentFile;
 
+use crate::cache_budget::Shrinkable;
 use crate::config::LogConfig;
 use crate::error::{BatchError, Error, IoError, Result};
 use crate::io::{Signal, Storage};
@@ -299,6 +300,47 @@ pub(crate) struct Shared {
     writer_exited: RefCell<Option<oneshot::Receiver<()>>>,
     /// For tasks that must not keep the log alive (write rounds).
     weak_self: RefCell<std::rc::Weak<Shared>>,
+    /// This log's entry in the shard's tail-cache budget.
+    cache_id: u64,
+}
+
+impl Shared {
+    /// Tells the shard's tail-cache budget what this log holds now; the
+    /// budget may drop the caches of logs written less recently (this one
+    /// too). Called with no log state borrowed.
+    fn report_tail_cache(&self) {
+        let held = {
+            let state = self.state.borrow();
+            state
+                .segments
+                .iter()
+                .filter(|segment| segment.phase != Phase::Sealed)
+                .map(|segment| segment.tail.cached_bytes(segment.durable_bytes))
+                .sum()
+        };
+        let weak: std::rc::Weak<dyn Shrinkable> = self.weak_self.borrow().clone();
+        self.storage
+            .tail_cache_budget()
+            .report(self.cache_id, held, weak);
+    }
+}
+
+impl Shrinkable for Shared {
+    fn shrink(&self) {
+        let mut state = self.state.borrow_mut();
+        for segment in state.segments.iter_mut() {
+            if segment.phase != Phase::Sealed {
+                let durable = segment.durable_bytes;
+                segment.tail.evict(durable, 0);
+            }
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.storage.tail_cache_budget().forget(self.cache_id);
+    }
 }
 
 /// One partition's log. See the module documentation for the contract.

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use super::segment_state::SegmentFile;
+use super::segment_state::{FileSlot, SegmentFile};
 use super::PartitionLog;
 use crate::error::{Error, Result};
 use crate::limits::{BATCH_HEADER_BYTES, SCAN_WINDOW_BYTES};
@@ -95,7 +95,7 @@ struct BatchMeta {
 /// Where a segment's bytes are and how far readers may go.
 struct SegmentView {
     base_offset: Offset,
-    file: Option<Rc<SegmentFile>>,
+    file: Option<Rc<FileSlot>>,
     readable_size: u64,
     readable_next_offset: Offset,
 }
@@ -155,7 +155,7 @@ impl PartitionLog {
         };
         let wanted = max_bytes.max(first.size);
         let end = view.readable_size.min(first.position + wanted);
-        let chunks = self.chunks_for(&view, first.position, end)?;
+        let chunks = self.chunks_for(&view, first.position, end).await?;
         Ok(ReadResult {
             chunks,
             high_watermark,
@@ -164,9 +164,42 @@ impl PartitionLog {
         })
     }
 
+    /// Where readers of `view`'s segment must take bytes from memory.
+    fn memory_start(&self, view: &SegmentView) -> u64 {
+        let state = self.shared.state.borrow();
+        state
+            .segments
+            .iter()
+            .find(|segment| segment.base_offset == view.base_offset)
+            .map_or(u64::MAX, |segment| segment.memory_start())
+    }
+
+    /// The segment's open files (opening them if the shard closed them).
+    async fn open_file(&self, view: &SegmentView) -> Result<Rc<SegmentFile>> {
+        let slot = view.file.clone().ok_or_else(|| Error::Corrupt {
+            what: "segment",
+            path: self.shared.dir.clone(),
+            reason: "written bytes without a file".into(),
+        })?;
+        Ok(slot.get().await?)
+    }
+
     /// Splits `[position, end)` of a segment into final file ranges and
     /// memory, preferring memory where the tail still holds the bytes.
-    fn chunks_for(&self, view: &SegmentView, position: u64, end: u64) -> Result<Vec<ReadChunk>> {
+    async fn chunks_for(
+        &self,
+        view: &SegmentView,
+        position: u64,
+        end: u64,
+    ) -> Result<Vec<ReadChunk>> {
+        // Opening the file may wait; the split is made after, in one
+        // borrow. Memory only shrinks from the front meanwhile, so a part
+        // that needed the file still does.
+        let needs_file = end.min(self.memory_start(view).max(position)) > position;
+        let open = match needs_file {
+            true => Some(self.open_file(view).await?),
+            false => None,
+        };
         let state = self.shared.state.borrow();
         let memory_start = state
             .segments
@@ -176,11 +209,7 @@ impl PartitionLog {
         let mut chunks = Vec::new();
         let file_end = end.min(memory_start.max(position));
         if file_end > position {
-            let file = view.file.clone().ok_or_else(|| Error::Corrupt {
-                what: "segment",
-                path: self.shared.dir.clone(),
-                reason: "written bytes without a file".into(),
-            })?;
+            let file = open.expect("a file part was needed before the open, so it was opened");
             chunks.push(ReadChunk::File {
                 file,
                 position: FilePosition(position),
@@ -219,11 +248,7 @@ impl PartitionLog {
                 }
             }
         }
-        let file = view.file.clone().ok_or_else(|| Error::Corrupt {
-            what: "segment",
-            path: self.shared.dir.clone(),
-            reason: "written bytes without a file".into(),
-        })?;
+        let file = self.open_file(view).await?;
         Ok(file.direct.read(position, len as usize).await?)
     }
 

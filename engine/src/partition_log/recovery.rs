@@ -15,7 +15,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::segment_state::{Phase, Segment, SegmentFile};
+use super::segment_state::{FileSlot, Phase, Segment};
 use super::tail::Tail;
 use super::{
     idempotent, writer, PartitionLog, Shared, State, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE,
@@ -176,6 +176,7 @@ pub(super) async fn open(storage: &Storage, dir: &Path, config: LogConfig) -> Re
         leader_epoch: Cell::new(0),
         writer_exited: RefCell::new(None),
         weak_self: RefCell::new(std::rc::Weak::new()),
+        cache_id: storage.tail_cache_budget().next_id(),
     });
     *shared.weak_self.borrow_mut() = Rc::downgrade(&shared);
     shared.state.borrow().debug_check();
@@ -235,7 +236,9 @@ pub(super) async fn recover_segment(
 ) -> Result<(Segment, Option<Cut>)> {
     let producers_before = producers.len();
     let path = segment::file_path(dir, base, "log");
-    let direct = storage.open_direct(&path).await?;
+    let slot = FileSlot::closed(storage, path);
+    let file = slot.get().await?;
+    let direct = &file.direct;
     let file_size = direct.size().await?;
     let mut segment = Segment::new_active(base, TimestampMs::NONE);
     let mut scan_from = 0;
@@ -260,7 +263,7 @@ pub(super) async fn recover_segment(
         segment.time_index = TimeIndex::new(base);
     }
     let mut end = scan(
-        &direct,
+        direct,
         &mut segment,
         scan_from,
         file_size,
@@ -274,7 +277,7 @@ pub(super) async fn recover_segment(
         // not hold up: distrust them and validate the whole segment.
         segment = Segment::new_active(base, TimestampMs::NONE);
         producers.truncate(producers_before);
-        end = scan(&direct, &mut segment, 0, file_size, true, config, producers).await?;
+        end = scan(direct, &mut segment, 0, file_size, true, config, producers).await?;
     }
     let mut cut = None;
     if end < file_size {
@@ -300,8 +303,7 @@ pub(super) async fn recover_segment(
     segment.issued_bytes = end;
     segment.allocated = end;
     segment.phase = Phase::Sealed;
-    let plain = storage.open_plain(&path, &direct).await?;
-    segment.file = Some(Rc::new(SegmentFile::new(direct, plain, path)));
+    segment.file = Some(slot);
     Ok((segment, cut))
 }
 
@@ -411,8 +413,10 @@ async fn scan(
 pub(super) async fn resume_tail(segment: &Segment) -> Result<Tail> {
     let page_start = align_down(segment.size);
     let page = match &segment.file {
-        Some(file) if segment.size > page_start => {
-            file.direct
+        Some(slot) if segment.size > page_start => {
+            slot.get()
+                .await?
+                .direct
                 .read(page_start, (segment.size - page_start) as usize)
                 .await?
         }
@@ -479,7 +483,8 @@ pub(super) async fn close(shared: &Shared) -> Result<()> {
     storage
         .write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot)
         .await?;
-    if let Some((file, base, size, offset_index, time_index, end)) = seal {
+    if let Some((slot, base, size, offset_index, time_index, end)) = seal {
+        let file = slot.get().await?;
         writer::seal(shared, &file, base, size, offset_index, time_index).await?;
         storage
             .write_file_atomic(

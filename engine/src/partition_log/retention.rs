@@ -209,7 +209,8 @@ impl PartitionLog {
             let mut state = self.shared.state.borrow_mut();
             state.segments.pop().expect("the kept segment")
         };
-        if let Some(file) = kept.file.clone() {
+        if let Some(slot) = kept.file.clone() {
+            let file = slot.get().await?;
             file.direct.truncate(cut).await?;
             file.direct.fdatasync().await?;
         }

@@ -1,12 +1,14 @@
 //! The in-memory state of one segment: sizes, the tail, the indexes being
-//! built and the open files.
+//! built and its files, opened on demand (`FileSlot`).
 
+use std::cell::RefCell;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::tail::Tail;
-use crate::io::{DirectFile, PlainFile};
+use crate::error::IoError;
+use crate::io::{DirectFile, Evictable, PlainFile, Storage};
 use crate::offset::{FilePosition, Offset, TimestampMs};
 use crate::segment::{OffsetIndex, TimeIndex};
 
@@ -60,6 +62,89 @@ impl AsRawFd for SegmentFile {
     }
 }
 
+/// A segment's files as the log holds them: opened when first needed and
+/// closed again when the shard's budget of open files needs the room
+/// (`io/open_files.rs`). Whoever needs the files calls [`FileSlot::get`]
+/// and holds the `Rc<SegmentFile>` for as long as it uses them (a write
+/// round, a scan, a fetch being sent); closing the slot never takes them
+/// from under a holder.
+pub(crate) struct FileSlot {
+    path: PathBuf,
+    storage: Storage,
+    id: u64,
+    open: RefCell<Option<Rc<SegmentFile>>>,
+}
+
+impl FileSlot {
+    /// A slot for an existing segment file, not opened yet.
+    pub(crate) fn closed(storage: &Storage, path: PathBuf) -> Rc<FileSlot> {
+        Rc::new(FileSlot {
+            path,
+            storage: storage.clone(),
+            id: storage.open_files().next_id(),
+            open: RefCell::new(None),
+        })
+    }
+
+    /// A slot for files just opened (a new segment, or recovery's).
+    pub(crate) fn opened(storage: &Storage, file: SegmentFile) -> Rc<FileSlot> {
+        let slot = FileSlot::closed(storage, file.path.clone());
+        slot.admit(Rc::new(file));
+        slot
+    }
+
+    /// The open files, opening them first if the slot is closed. A segment
+    /// deleted meanwhile is an error (NotFound), never a new empty file.
+    pub(crate) async fn get(self: &Rc<Self>) -> Result<Rc<SegmentFile>, IoError> {
+        if let Some(file) = self.open.borrow().clone() {
+            self.storage.open_files().touch(self.id);
+            return Ok(file);
+        }
+        let files = self.storage.open_files().clone();
+        files.make_room();
+        let file = match self.open_files().await {
+            Err(error) if error.is_descriptor_limit() => {
+                files.shed();
+                self.open_files().await?
+            }
+            opened => opened?,
+        };
+        // Another task may have opened the slot while this one waited.
+        if let Some(file) = self.open.borrow().clone() {
+            files.touch(self.id);
+            return Ok(file);
+        }
+        let file = Rc::new(file);
+        self.admit(file.clone());
+        Ok(file)
+    }
+
+    async fn open_files(&self) -> Result<SegmentFile, IoError> {
+        let direct = self.storage.open_direct(&self.path, false).await?;
+        let plain = self.storage.open_plain(&self.path, &direct).await?;
+        Ok(SegmentFile::new(direct, plain, self.path.clone()))
+    }
+
+    fn admit(self: &Rc<Self>, file: Rc<SegmentFile>) {
+        *self.open.borrow_mut() = Some(file);
+        let weak: std::rc::Weak<dyn Evictable> =
+            Rc::downgrade(self) as std::rc::Weak<dyn Evictable>;
+        self.storage.open_files().admit(self.id, weak);
+    }
+}
+
+impl Evictable for FileSlot {
+    fn evict(&self) {
+        self.open.borrow_mut().take();
+    }
+}
+
+impl Drop for FileSlot {
+    fn drop(&mut self) {
+        self.storage.open_files().forget(self.id);
+    }
+}
+
 /// A set of writes issued together, covering `[start, end)` of the file.
 #[derive(Debug, Clone, Copy)]
 pub struct Round {
@@ -100,7 +185,7 @@ pub struct Segment {
     /// Wall-clock start for `segment.ms`.
     pub roll_base_ms: i64,
     pub phase: Phase,
-    pub file: Option<Rc<SegmentFile>>,
+    pub(crate) file: Option<Rc<FileSlot>>,
     /// Bytes reserved by fallocate.
     pub allocated: u64,
     /// Written since the last fdatasync.

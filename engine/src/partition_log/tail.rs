@@ -214,6 +214,17 @@ impl Tail {
         }
     }
 
+    /// Bytes `evict` could drop: whole chunks of pages that are final on
+    /// disk (below `align_down(written)`). The rest is needed to write.
+    pub fn cached_bytes(&self, written: u64) -> u64 {
+        let final_end = align_down(written);
+        self.chunks
+            .iter()
+            .take_while(|chunk| chunk.is_full() && chunk.end() <= final_end)
+            .map(|chunk| chunk.filled as u64)
+            .sum()
+    }
+
     pub fn clear(&mut self) {
         self.chunks.clear();
     }

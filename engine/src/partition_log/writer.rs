@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
-use super::segment_state::{Phase, Round, Segment, SegmentFile};
+use super::segment_state::{FileSlot, Phase, Round, Segment, SegmentFile};
 use super::tail::WriteOp;
 use super::{Shared, LOG_START_OFFSET_FILE, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
 use crate::error::IoError;
@@ -49,7 +49,7 @@ enum Job {
     Write(RoundJob),
     Seal {
         base_offset: Offset,
-        file: Rc<SegmentFile>,
+        file: Rc<FileSlot>,
         size: u64,
         next_offset: Offset,
         offset_index: Vec<u8>,
@@ -57,7 +57,7 @@ enum Job {
         producer_snapshot: Vec<u8>,
     },
     Flush {
-        files: Vec<Rc<SegmentFile>>,
+        files: Vec<Rc<FileSlot>>,
         target: Offset,
     },
     /// The log start moved while the disk was full: write it now.
@@ -82,10 +82,12 @@ pub(super) enum Failure {
 }
 
 impl Failure {
-    /// For writes of data and metadata: out of space is a full disk, any
-    /// other error (EIO) an offline log.
+    /// For writes of data and metadata, and for opening the files they go
+    /// to: out of space is a full disk, out of descriptors the same kind of
+    /// episode (backpressure until a retry finds room), any other error
+    /// (EIO) an offline log.
     pub(super) fn of_write(error: IoError) -> Failure {
-        if error.is_out_of_space() {
+        if error.is_out_of_space() || error.is_descriptor_limit() {
             Failure::DiskFull(error)
         } else {
             Failure::Offline(error)
@@ -110,6 +112,16 @@ impl From<IoError> for Failure {
 }
 
 impl Shared {
+    /// A round's writes (or the opening of its file) failed: its bytes are
+    /// written again once the log can; the failure decides how it waits.
+    fn round_failed(&self, base_offset: Offset, round_id: u64, error: IoError) {
+        if let Some(segment) = self.state.borrow_mut().segment_mut(base_offset) {
+            segment.rounds.retain(|round| round.id != round_id);
+            segment.replan = true;
+        }
+        self.failed(Failure::of_write(error));
+    }
+
     pub(super) fn failed(&self, failure: Failure) {
         match failure {
             Failure::Offline(error) => self.go_offline(error),
@@ -180,7 +192,7 @@ fn plan(shared: &Shared) -> Job {
             return job;
         }
     }
-    let dirty_files: Vec<Rc<SegmentFile>> = state
+    let dirty_files: Vec<Rc<FileSlot>> = state
         .segments
         .iter()
         .filter(|segment| segment.dirty && segment.phase != Phase::Sealed)
@@ -370,7 +382,7 @@ fn next_round(segment: &mut Segment, bound: Option<u64>) -> Option<(u64, u64)> {
 /// One round of writes, planned and not yet issued.
 pub(super) struct RoundJob {
     base_offset: Offset,
-    file: Rc<SegmentFile>,
+    file: Rc<FileSlot>,
     ops: Vec<WriteOp>,
     /// Grow the file to this first, and the allocation it replaces.
     preallocate: Option<(u64, u64)>,
@@ -383,7 +395,7 @@ pub(super) struct RoundJob {
 fn take_round(
     segment: &mut Segment,
     next_round_id: &mut u64,
-    file: &Rc<SegmentFile>,
+    file: &Rc<FileSlot>,
     preallocate: bool,
     bound: Option<u64>,
 ) -> Option<RoundJob> {
@@ -395,9 +407,7 @@ fn take_round(
     // hands it to an io-wq worker thread. Split there, and each write
     // completes inline.
     let written_extent_end = align_up(segment.durable_bytes);
-    let ops = segment
-        .tail
-        .write_ops(from, to, Some(written_extent_end));
+    let ops = segment.tail.write_ops(from, to, Some(written_extent_end));
     let needed = align_up(to);
     let preallocate = (preallocate && needed > segment.allocated).then(|| {
         let step = segment
@@ -453,6 +463,16 @@ pub(super) async fn execute_round(weak: Weak<Shared>, signal: Rc<Signal>, round:
         preallocate,
         round_id,
     } = round;
+    let file = match file.get().await {
+        Ok(file) => file,
+        Err(error) => {
+            if let Some(shared) = weak.upgrade() {
+                shared.round_failed(base_offset, round_id, error);
+            }
+            signal.raise();
+            return;
+        }
+    };
     let mut preallocation = None;
     if let Some((size, _)) = preallocate {
         preallocation = Some(file.direct.pre_allocate(size).await);
@@ -478,13 +498,7 @@ pub(super) async fn execute_round(weak: Weak<Shared>, signal: Rc<Signal>, round:
         None => {}
     }
     match result {
-        Err(error) => {
-            if let Some(segment) = shared.state.borrow_mut().segment_mut(base_offset) {
-                segment.rounds.retain(|round| round.id != round_id);
-                segment.replan = true;
-            }
-            shared.failed(Failure::of_write(error));
-        }
+        Err(error) => shared.round_failed(base_offset, round_id, error),
         Ok(()) => {
             {
                 let keep = shared.config.borrow().tail_cache_bytes;
@@ -498,6 +512,7 @@ pub(super) async fn execute_round(weak: Weak<Shared>, signal: Rc<Signal>, round:
                 state.complete_waiters();
                 state.debug_check();
             }
+            shared.report_tail_cache();
             shared.space_returned(Some(round_id));
         }
     }
@@ -525,6 +540,7 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), Failure> {
             time_index,
             producer_snapshot,
         } => {
+            let file = file.get().await.map_err(Failure::of_write)?;
             seal(shared, &file, base_offset, size, offset_index, time_index).await?;
             // The snapshot first: a recovery point is only ever paired with
             // a producer snapshot at or after it.
@@ -550,12 +566,18 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), Failure> {
                 state.flushed_offset = state.flushed_offset.max(next_offset);
                 state.complete_waiters();
             }
+            shared.report_tail_cache();
             shared.space_returned(None);
             Ok(())
         }
         Job::Flush { files, target } => {
             for file in &files {
-                file.direct.fdatasync().await?;
+                file.get()
+                    .await
+                    .map_err(Failure::of_write)?
+                    .direct
+                    .fdatasync()
+                    .await?;
             }
             let mut state = shared.state.borrow_mut();
             for segment in state.segments.iter_mut() {
@@ -636,15 +658,22 @@ async fn write_round(file: &DirectFile, ops: Vec<WriteOp>) -> Result<(), IoError
 async fn create(shared: &Shared, base_offset: Offset) -> Result<(), Failure> {
     let path = segment::file_path(&shared.dir, base_offset, "log");
     let storage = &shared.storage;
+    shared.storage.open_files().make_room();
     let direct = storage
-        .open_direct(&path)
+        .open_direct(&path, true)
         .await
         .map_err(Failure::of_write)?;
-    let plain = storage.open_plain(&path, &direct).await?;
+    let plain = storage
+        .open_plain(&path, &direct)
+        .await
+        .map_err(Failure::of_write)?;
     storage.sync_dir(&shared.dir).await?;
     let mut state = shared.state.borrow_mut();
     if let Some(segment) = state.segment_mut(base_offset) {
-        segment.file = Some(Rc::new(SegmentFile::new(direct, plain, path)));
+        segment.file = Some(FileSlot::opened(
+            storage,
+            SegmentFile::new(direct, plain, path),
+        ));
     }
     Ok(())
 }
