@@ -34,6 +34,10 @@ const STALL_PROBE_PERIOD: Duration = Duration::from_millis(10);
 const FILE_OPERATION_THREADS: usize = 4;
 
 pub fn run(config: BrokerConfig) -> Result<(), String> {
+    // First of all: a SIGTERM that comes while the broker starts waits for
+    // the start to finish, then stops it cleanly, instead of killing it
+    // half started (threads spawned later inherit the blocked mask).
+    block_shutdown_signals();
     let log_dir = config.log_dir();
     std::fs::create_dir_all(&log_dir)
         .map_err(|error| format!("cannot create log.dirs {}: {error}", log_dir.display()))?;
@@ -59,7 +63,6 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         per_ip_overrides(&config)?,
     );
 
-    block_shutdown_signals();
     let stop = Arc::new(AtomicBool::new(false));
     let config = Arc::new(config);
     let mesh = MeshBuilder::<Job, _>::full(shards, 1024);
