@@ -375,7 +375,7 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), IoError> {
         }
         Job::Flush { files, target } => {
             for file in &files {
-                file.direct.fdatasync().await?;
+                crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
             }
             let mut state = shared.state.borrow_mut();
             for segment in state.segments.iter_mut() {
@@ -437,9 +437,9 @@ pub(super) async fn seal(
     offset_index: Vec<u8>,
     time_index: Vec<u8>,
 ) -> Result<(), IoError> {
-    file.direct.fdatasync().await?;
+    crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
     file.direct.truncate(size).await?;
-    file.direct.fdatasync().await?;
+    crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
     io::write_file_atomic(
         &segment::file_path(&shared.dir, base_offset, "index"),
         offset_index,
