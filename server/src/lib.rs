@@ -17,5 +17,6 @@ pub mod harness;
 mod limits;
 mod metrics;
 mod shard;
+mod stats;
 mod topic_config;
 mod topics;

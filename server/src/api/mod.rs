@@ -92,6 +92,16 @@ pub enum RequestError {
 }
 
 impl RequestError {
+    /// The API key of the frame, when it named one the broker knows.
+    fn api_key(&self) -> Option<ApiKey> {
+        match self {
+            RequestError::TooShort(_) | RequestError::UnknownApiKey(_) => None,
+            RequestError::NotServed(key) => Some(*key),
+            RequestError::UnsupportedVersion(preamble)
+            | RequestError::Malformed { preamble, .. } => Some(preamble.api_key),
+        }
+    }
+
     /// Kafka's answer: ApiVersions at a version we lack gets the versions
     /// table in v0 (KIP-511); anything else closes the connection.
     fn reply(self) -> Reply {
@@ -152,9 +162,38 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
 
 /// Answers one request frame.
 pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
+    let arrived = std::time::Instant::now();
     match decode_request(frame) {
-        Ok(request) => dispatch(shard, request).await,
-        Err(error) => error.reply(),
+        Ok(request) => {
+            let preamble = request.preamble;
+            counted(preamble, arrived, dispatch(shard, request).await)
+        }
+        Err(error) => {
+            let api_key = error.api_key().map_or(-1, |key| key as i16);
+            let reply = error.reply();
+            if matches!(reply, Reply::Close(_)) {
+                crate::stats::count_closed(api_key);
+            }
+            reply
+        }
+    }
+}
+
+/// Counts a request and its latency once its answer is ready (stats.rs).
+fn counted(preamble: Preamble, arrived: std::time::Instant, reply: Reply) -> Reply {
+    let api_key = preamble.api_key as i16;
+    match reply {
+        Reply::Later(answer) => Reply::Later(Box::pin(async move {
+            let reply = answer.await;
+            counted(preamble, arrived, reply)
+        })),
+        reply => {
+            if matches!(reply, Reply::Close(_)) {
+                crate::stats::count_closed(api_key);
+            }
+            crate::stats::count_request(api_key, preamble.api_version, arrived.elapsed());
+            reply
+        }
     }
 }
 
