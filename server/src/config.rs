@@ -17,6 +17,8 @@ pub enum Kind {
     Bool,
     /// Free text (listeners, paths).
     Text,
+    /// Free text that may be empty: empty (or unset) turns its feature off.
+    TextOrEmpty,
 }
 
 struct Key {
@@ -180,6 +182,13 @@ const KEYS: &[Key] = &[
         doc: "fdatasync data older than this",
     },
     Key {
+        name: "admin.listener",
+        default: None,
+        kind: Kind::TextOrEmpty,
+        doc: "host:port of the admin HTTP listener (/metrics, /v1/status, /v1/ready); \
+              off when unset or empty",
+    },
+    Key {
         name: "num.shards",
         default: None,
         kind: Kind::Int { min: 1, max: 1024 },
@@ -272,6 +281,7 @@ impl BrokerConfig {
                     return Err(invalid("must not be empty".into()));
                 }
             }
+            Kind::TextOrEmpty => {}
         }
         self.values.insert(spec.name, value.to_string());
         Ok(())
@@ -332,9 +342,34 @@ impl BrokerConfig {
         PathBuf::from(dirs.split(',').next().unwrap_or(dirs).trim())
     }
 
+    /// Every dir of the log.dirs (or log.dir) comma list; the broker
+    /// stores data in the first ([`BrokerConfig::log_dir`]).
+    pub fn log_dirs(&self) -> Vec<PathBuf> {
+        let dirs = self
+            .values
+            .get("log.dirs")
+            .or_else(|| self.values.get("log.dir"))
+            .map(String::as_str)
+            .or(self.raw("log.dirs"))
+            .unwrap_or("./ringlog-data");
+        dirs.split(',')
+            .map(str::trim)
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+            .collect()
+    }
+
     /// The first listener's host and port.
     pub fn listener(&self) -> Result<(String, u16), ConfigError> {
         parse_listener("listeners", self.raw("listeners").unwrap_or_default())
+    }
+
+    /// The admin HTTP listener's host and port; `None` when off.
+    pub fn admin_listener(&self) -> Result<Option<(String, u16)>, ConfigError> {
+        match self.raw("admin.listener").map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(value) => parse_listener("admin.listener", value).map(Some),
+        }
     }
 
     pub fn advertised_listener(&self) -> Result<(String, u16), ConfigError> {
