@@ -3,6 +3,7 @@
 //! thin `main` over `cli::main`; the library exists so that fuzz targets and
 //! benchmarks can drive the request path through a public API.
 
+mod admin;
 pub mod api;
 mod broker;
 pub mod cli;
