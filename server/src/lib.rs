@@ -19,6 +19,8 @@ pub mod harness;
 mod limits;
 mod logging;
 mod metrics;
+#[cfg(test)]
+mod ops_doc;
 mod shard;
 mod stats;
 mod topic_config;

@@ -178,7 +178,11 @@ fn gauges<V: prometheus_client::encoding::EncodeGaugeValue>(
     let mut metric = encoder.encode_descriptor(name, family.help, None, MetricType::Gauge)?;
     for (labels, value) in rows {
         check_labels(family, &labels);
-        metric.encode_family(&labels)?.encode_gauge(&value)?;
+        if labels.is_empty() {
+            metric.encode_gauge(&value)?;
+        } else {
+            metric.encode_family(&labels)?.encode_gauge(&value)?;
+        }
     }
     Ok(())
 }

@@ -32,6 +32,8 @@ use futures_util::future::join_all;
 use glommio::net::{TcpListener, TcpStream};
 
 use crate::shard::Shard;
+#[cfg(test)]
+pub use exposition::{Type as MetricType, METRICS};
 use http::{ReadError, Response};
 pub use snapshot::mark_serving;
 use snapshot::ShardSnapshot;

@@ -346,18 +346,23 @@ fn free_space(dir: &Path, probe_dir: &Path, segment_bytes: u64) -> Finding {
     Finding::ok(check, found)
 }
 
-/// Segment files (`*.log`) in the partition dirs of a log dir.
-pub fn segment_files(dir: &Path) -> u64 {
-    let Ok(partitions) = std::fs::read_dir(dir) else {
-        return 0;
+/// Partition dirs of a log dir, and the segment files (`*.log`) in them.
+pub fn partitions_and_segments(dir: &Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
     };
-    partitions
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().is_dir())
-        .filter_map(|entry| std::fs::read_dir(entry.path()).ok())
-        .flat_map(|files| files.filter_map(Result::ok))
-        .filter(|file| file.path().extension().is_some_and(|ext| ext == "log"))
-        .count() as u64
+    let (mut partitions, mut segments) = (0, 0);
+    for entry in entries.filter_map(Result::ok) {
+        let Ok(files) = std::fs::read_dir(entry.path()) else {
+            continue;
+        };
+        partitions += 1;
+        segments += files
+            .filter_map(Result::ok)
+            .filter(|file| file.path().extension().is_some_and(|ext| ext == "log"))
+            .count() as u64;
+    }
+    (partitions, segments)
 }
 
 #[cfg(test)]

@@ -82,12 +82,14 @@ pub fn checks(config: &BrokerConfig) -> Vec<Finding> {
         system::cores(config.num_shards()),
     ];
     let dirs = config.log_dirs();
-    let mut log_files = 0;
+    let (mut partitions, mut segments) = (0, 0);
     for dir in &dirs {
         findings.extend(filesystem::check_log_dir(dir, config.segment_bytes()));
-        log_files += filesystem::segment_files(dir);
+        let (in_dir, segments_in_dir) = filesystem::partitions_and_segments(dir);
+        partitions += in_dir;
+        segments += segments_in_dir;
     }
-    findings.push(system::open_files(log_files));
+    findings.push(system::open_files(partitions, segments));
     findings.push(system::clock());
     findings
 }

@@ -5,10 +5,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{human_bytes, Finding};
 
-/// Files a partition's segment keeps open: the direct-I/O descriptor the
-/// writer uses and the buffered one sendfile reads (docs/operations.md
-/// measures it).
+/// Files each segment keeps open: the direct-I/O descriptor the writer
+/// uses and the buffered one sendfile reads.
 pub const FILES_PER_SEGMENT: u64 = 2;
+/// Files a partition holds besides its segments' (measured: a partition
+/// with one written segment holds 5 descriptors; docs/operations.md).
+pub const FILES_PER_PARTITION: u64 = 3;
 /// Descriptors the broker holds besides segments: listeners, io_uring
 /// rings, the offsets log, plus room for client connections.
 pub const FILES_BASE: u64 = 1024;
@@ -185,13 +187,13 @@ fn allowed_cpus() -> Vec<usize> {
         .collect()
 }
 
-/// RLIMIT_NOFILE against the segments on disk (two descriptors each).
-pub fn open_files(segment_files: u64) -> Finding {
+/// RLIMIT_NOFILE against the partitions and segments on disk.
+pub fn open_files(partitions: u64, segment_files: u64) -> Finding {
     let check = "open files";
     let (soft, hard) = limit(nix::libc::RLIMIT_NOFILE);
-    let needed = FILES_BASE + FILES_PER_SEGMENT * segment_files;
+    let needed = FILES_BASE + FILES_PER_PARTITION * partitions + FILES_PER_SEGMENT * segment_files;
     let found = format!(
-        "soft limit {}, hard {}; {segment_files} segment(s) on disk need about {needed}",
+        "soft limit {}, hard {}; {partitions} partition(s) with {segment_files} segment(s) on disk need about {needed}",
         count_text(soft),
         count_text(hard)
     );
