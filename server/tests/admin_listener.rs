@@ -436,3 +436,47 @@ fn a_bad_admin_listener_stops_serve_with_the_key_named() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("admin.listener"), "{stderr}");
 }
+
+#[test]
+fn consumer_group_lag_is_the_high_watermark_less_the_committed_offset() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{GroupId, OffsetCommitRequest, OffsetCommitResponse};
+    let admin = free_port();
+    let broker = Broker::start_with(SHARDS, &[&format!("admin.listener=127.0.0.1:{admin}")]);
+    create_topic(&broker, "lagged", 2);
+    let mut raw = Raw::connect(&broker);
+    produce(&mut raw, "lagged", 1, 1, batch(0, 10, 20));
+    // A group that only stores offsets: generation -1, no member.
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("lag-group")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(StrBytes::from_static_str(""))
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("lagged")))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(1)
+                .with_committed_offset(4)])]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response: OffsetCommitResponse = raw.call(ApiKey::OffsetCommit, 8, &request);
+        match response.topics[0].partitions[0].error_code {
+            0 => break,
+            // COORDINATOR_LOAD_IN_PROGRESS while the offsets log loads.
+            14 if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            code => panic!("commit answered {code}"),
+        }
+    }
+    let (_, text) = get(admin, "/metrics").unwrap();
+    let samples = samples(&text);
+    let wanted = [
+        ("group", "lag-group"),
+        ("topic", "lagged"),
+        ("partition", "1"),
+    ];
+    let (_, committed) = series(&samples, "ringlog_consumer_group_committed_offset", &wanted);
+    assert_eq!(committed, 4.0);
+    let (_, lag) = series(&samples, "ringlog_consumer_group_lag", &wanted);
+    assert_eq!(lag, 6.0, "10 records, committed up to 4");
+}
