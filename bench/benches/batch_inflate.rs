@@ -5,6 +5,9 @@
 //! compressible, as logs with request ids are). `none` walks the same records uncompressed:
 //! the walk's own cost. `gzip_steps_64KiB` runs the cooperative form
 //! (`BatchValidator::step` in 64 KiB pieces) to show what the pieces cost.
+//! `legacy_conversion` measures what Fetch v0-v3 and Produce v0-v2 cost:
+//! `down_convert` of the same stored batch to magic 1, and `up_convert` of
+//! the message set that gives, in MB/s of inflated records.
 //! One core; see docs/storage.md for the figures.
 
 use std::hint::black_box;
@@ -14,11 +17,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use engine::limits::{
     batch_inflated_bytes_max, BATCH_HEADER_BYTES, INFLATE_PIECE_BYTES, MESSAGE_BYTES_DEFAULT,
 };
+use engine::record_batch::legacy::{down_convert, up_convert};
 use engine::record_batch::{
-    validate_records, BatchBuilder, BatchValidator, Compression, Record, RecordBatch, Step,
-    Validation,
+    stamp, validate_records, AppendStamp, BatchBuilder, BatchValidator, Compression, Record,
+    RecordBatch, Step, Validation,
 };
-use engine::TimestampMs;
+use engine::{Offset, TimestampMs};
 use ringlog_bench::{RECORD_VALUE_BYTES, TIMESTAMP};
 
 const BOUND: usize = batch_inflated_bytes_max(MESSAGE_BYTES_DEFAULT);
@@ -108,5 +112,46 @@ fn validation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, validation);
+fn legacy_conversion(c: &mut Criterion) {
+    let mut group = c.benchmark_group("legacy_conversion");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    for (name, compression) in [
+        ("none", Compression::None),
+        ("gzip", Compression::Gzip),
+        ("lz4", Compression::Lz4),
+    ] {
+        let mut stored = batch(compression);
+        let inflated = inflated_bytes(&stored);
+        stamp(
+            &mut stored,
+            AppendStamp {
+                base_offset: Offset(1_000_000),
+                partition_leader_epoch: 0,
+                log_append_time: None,
+            },
+        )
+        .expect("stamp");
+        group.throughput(Throughput::Bytes(inflated as u64));
+        group.bench_with_input(
+            BenchmarkId::new("down_to_v1", name),
+            &stored,
+            |b, stored| {
+                b.iter(|| {
+                    black_box(down_convert(black_box(stored), 1, BOUND, &[], usize::MAX).unwrap())
+                })
+            },
+        );
+        let set = down_convert(&stored, 1, BOUND, &[], usize::MAX)
+            .unwrap()
+            .message_set;
+        group.bench_with_input(BenchmarkId::new("up_from_v1", name), &set, |b, set| {
+            b.iter(|| black_box(up_convert(black_box(set), BOUND).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, validation, legacy_conversion);
 criterion_main!(benches);

@@ -56,10 +56,6 @@ pub enum BatchError {
         compression: Compression,
         max: usize,
     },
-    /// A CreateTime batch whose `maxTimestamp` is not the largest timestamp
-    /// of its records (the time index is built from the header).
-    #[error("maxTimestamp {header} differs from the records' largest timestamp {records}")]
-    MaxTimestampInvalid { header: i64, records: i64 },
     /// A codec the target message format cannot carry: zstd in magic 0/1.
     #[error("{compression:?} cannot be carried by message format magic {magic}")]
     CompressionUnsupportedForMagic { compression: Compression, magic: i8 },

@@ -233,17 +233,19 @@ fn each_record_check_rejects_what_it_names() {
 }
 
 #[test]
-fn create_time_max_timestamp_must_be_the_records_largest() {
+fn a_wrong_create_time_max_timestamp_is_rewritten_not_refused() {
     let raw = records_section(&records(5));
     for compression in CODECS {
-        let wrong = batch_around(compression, 5, T0 + 99, &raw);
-        assert_eq!(
-            validate(&wrong),
-            Err(BatchError::MaxTimestampInvalid {
-                header: T0 + 99,
-                records: T0 + 8,
-            })
-        );
+        // Sarama writes -1; a header may also claim a later time.
+        for header_max in [-1, T0 + 99] {
+            let mut wrong = batch_around(compression, 5, header_max, &raw);
+            let summary = validate(&wrong).expect("valid records");
+            assert_eq!(summary.timestamp_max, TimestampMs(T0 + 8));
+            engine::record_batch::set_max_timestamp(&mut wrong, summary.timestamp_max);
+            let fixed = RecordBatch::parse(&wrong, Validation::Client).expect("a true CRC");
+            assert_eq!(fixed.max_timestamp(), TimestampMs(T0 + 8));
+            assert_eq!(validate(&wrong).unwrap(), summary);
+        }
     }
     // LogAppendTime: the broker stamps maxTimestamp itself.
     let payload = compress(Compression::Lz4, &raw, Lz4Checksum::Standard).unwrap();
@@ -277,6 +279,9 @@ fn a_decompression_bomb_stops_at_the_bound() {
             }
         };
         assert_eq!(error, BatchError::InflatedTooLarge { compression, max });
+        assert!(inflater.inflated_bytes() <= max + 1);
+        // Asked again, it says so again and produces nothing more.
+        assert_eq!(inflater.read(&mut piece), Err(error));
         assert!(inflater.inflated_bytes() <= max + 1);
     }
     // Raw snappy declares its length up front: refused before allocating.

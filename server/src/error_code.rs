@@ -56,7 +56,6 @@ pub fn for_batch(error: &BatchError) -> ResponseError {
         BatchError::CompressionInvalid { .. }
         | BatchError::RecordCountInvalid { .. }
         | BatchError::RecordMalformed { .. }
-        | BatchError::MaxTimestampInvalid { .. }
         | BatchError::LegacyMessageSetInvalid { .. }
         | BatchError::TransactionalUnsupported
         | BatchError::Empty => ResponseError::InvalidRecord,
@@ -107,13 +106,6 @@ mod tests {
                     max: 1,
                 },
                 10,
-            ),
-            (
-                BatchError::MaxTimestampInvalid {
-                    header: 1,
-                    records: 2,
-                },
-                87,
             ),
             (
                 BatchError::CompressionUnsupportedForMagic {

@@ -179,7 +179,8 @@ pub fn raw_batch(
     out.push(2);
     out.extend_from_slice(&0u32.to_be_bytes());
     out.extend_from_slice(&attributes.to_be_bytes());
-    out.extend_from_slice(&(records_count - 1).to_be_bytes());
+    // Any count, hostile ones included: the header says what it is told.
+    out.extend_from_slice(&records_count.wrapping_sub(1).to_be_bytes());
     out.extend_from_slice(&max_timestamp.0.to_be_bytes());
     out.extend_from_slice(&max_timestamp.0.to_be_bytes());
     out.extend_from_slice(&(-1i64).to_be_bytes());

@@ -157,6 +157,13 @@ impl<'a> Inflater<'a> {
             return Ok(0);
         }
         // Ask for one byte past the bound, so passing it is seen.
+        if self.produced > self.max {
+            // Called again after reporting the bound: report it again.
+            return Err(BatchError::InflatedTooLarge {
+                compression: self.compression,
+                max: self.max,
+            });
+        }
         let allowed = (self.max - self.produced).saturating_add(1).min(out.len());
         let read = self.read_source(&mut out[..allowed])?;
         if read == 0 {

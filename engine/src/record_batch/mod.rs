@@ -380,6 +380,26 @@ fn batch_size_within(bytes: &[u8]) -> Result<usize, BatchError> {
     Ok(size)
 }
 
+/// Sets the `maxTimestamp` of the one batch `batch` holds and recomputes
+/// its CRC-32C, as Kafka's `LogValidator` does (`setMaxTimestamp`) when a
+/// CreateTime batch's header disagrees with its records (Sarama writes -1
+/// in compressed batches). The caller knows the records' largest timestamp
+/// from walking them (`RecordsSummary::timestamp_max`).
+pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: TimestampMs) {
+    assert!(batch.len() >= BATCH_HEADER_BYTES, "a whole batch");
+    let len = batch.len();
+    let (header, _) =
+        RecordBatchHeader::mut_from_prefix(&mut batch[..]).expect("a header's worth of bytes");
+    assert_eq!(
+        header.batch_length.get() as usize + 12,
+        len,
+        "exactly one batch"
+    );
+    header.max_timestamp.set(max_timestamp.0);
+    let crc = crc32c::crc32c(&batch[CRC_START_BYTES..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
 fn stamp_header(head: &mut [u8; BATCH_HEADER_BYTES], body: &[u8], stamp: AppendStamp) {
     let (header, _) =
         RecordBatchHeader::mut_from_prefix(&mut head[..]).expect("a header's worth of bytes");

@@ -33,9 +33,11 @@
 //! fewer records than `recordsCount`, or bytes after the last one. From the
 //! batch as a whole: inflating failing ([`BatchError::DecompressionFailed`],
 //! CORRUPT_MESSAGE) or passing its bound ([`BatchError::InflatedTooLarge`],
-//! MESSAGE_TOO_LARGE), and for CreateTime a `maxTimestamp` other than the
-//! largest record timestamp ([`BatchError::MaxTimestampInvalid`],
-//! INVALID_RECORD; Kafka rewrites the header instead, clients send it right).
+//! MESSAGE_TOO_LARGE). A CreateTime `maxTimestamp` other than the largest
+//! record timestamp is not an error: Kafka's `LogValidator` rewrites the
+//! header (`setMaxTimestamp`), and so does the broker with
+//! [`super::set_max_timestamp`] and the summary's `timestamp_max` (Sarama
+//! sends -1 in compressed batches).
 
 use std::ops::ControlFlow;
 
@@ -412,7 +414,6 @@ pub enum Step {
 /// shard between steps. Owns one piece buffer and the codec's state
 /// (at most a block or window, see `compression.rs`); borrows the batch.
 pub struct BatchValidator<'a> {
-    batch: RecordBatch<'a>,
     inflater: Inflater<'a>,
     walker: RecordsWalker,
     piece: Vec<u8>,
@@ -437,7 +438,6 @@ impl<'a> BatchValidator<'a> {
             OffsetDeltas::Sequential,
         );
         Ok(BatchValidator {
-            batch,
             inflater,
             walker,
             piece: vec![0u8; INFLATE_PIECE_BYTES],
@@ -468,17 +468,7 @@ impl<'a> BatchValidator<'a> {
     }
 
     fn finish(&self) -> Result<RecordsSummary, BatchError> {
-        let summary = self.walker.finish()?;
-        let header_max = self.batch.max_timestamp();
-        if self.batch.timestamp_type() == TimestampType::CreateTime
-            && header_max != summary.timestamp_max
-        {
-            return Err(BatchError::MaxTimestampInvalid {
-                header: header_max.0,
-                records: summary.timestamp_max.0,
-            });
-        }
-        Ok(summary)
+        self.walker.finish()
     }
 }
 

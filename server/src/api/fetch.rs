@@ -95,6 +95,9 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
     let min_bytes = request.min_bytes.max(0) as u64;
     let mut wanted = Vec::new();
     let mut topic_sizes = Vec::new();
+    // Old fetchers of topics with message.downconversion.enable=false get
+    // UNSUPPORTED_VERSION for their partitions, as from Kafka 3.x.
+    let mut refused = Vec::new();
     for topic in &request.topics {
         // From v13 topics are named by id (KIP-516); an unknown id reads
         // as the empty name, which no topic has (UNKNOWN_TOPIC_ID).
@@ -104,7 +107,9 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
             Rc::from(topic.topic.as_str())
         };
         topic_sizes.push((name.clone(), topic.topic_id, topic.partitions.len()));
+        let refuse = magic.is_some() && !down_conversion_enabled(shard, &name);
         for partition in &topic.partitions {
+            refused.push(refuse);
             wanted.push(Wanted {
                 topic: name.clone(),
                 partition: partition.partition,
@@ -115,6 +120,9 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
     }
     let mut by_owner: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (index, want) in wanted.iter().enumerate() {
+        if refused[index] {
+            continue;
+        }
         by_owner
             .entry(shard.owner_of(&want.topic, want.partition))
             .or_default()
@@ -125,7 +133,16 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
     let mut waits = FuturesUnordered::new();
     let mut waiting_on = vec![false; shard.count];
     loop {
-        let gathered = gather(shard, &wanted, &by_owner, max_bytes, magic).await;
+        let mut gathered = gather(shard, &wanted, &by_owner, max_bytes, magic).await;
+        for (data, _) in gathered
+            .iter_mut()
+            .zip(&refused)
+            .filter(|(_, refused)| **refused)
+        {
+            let partition = data.partition;
+            *data = PartitionData::failed(ResponseError::UnsupportedVersion.code());
+            data.partition = partition;
+        }
         let total: u64 = gathered.iter().map(|data| data.bytes).sum();
         let any_error = gathered
             .iter()
@@ -179,6 +196,17 @@ fn count_answered(preamble: Preamble, wanted: &[Wanted], gathered: &[PartitionDa
             crate::stats::count_out(&want.topic, want.partition, data.bytes, data.records);
         }
     }
+}
+
+/// Whether a topic's `message.downconversion.enable` lets old fetchers read it.
+fn down_conversion_enabled(shard: &Shard, topic: &str) -> bool {
+    shard.topic(topic).is_none_or(|meta| {
+        crate::topic_config::value_in_force(
+            &shard.config,
+            &meta.configs,
+            "message.downconversion.enable",
+        ) != "false"
+    })
 }
 
 /// On the owning shard: returns once one of `partitions` has a high

@@ -51,7 +51,8 @@ pub fn upgrade_request(preamble: Preamble, mut body: Bytes) -> Result<Bytes> {
         return Ok(body);
     }
     let key = old_key(preamble.api_key)?;
-    let request = old::RequestKind::decode(key, &mut body, preamble.api_version)?;
+    let mut request = old::RequestKind::decode(key, &mut body, preamble.api_version)?;
+    fix_up_request(&mut request);
     let mut upgraded = BytesMut::new();
     request
         .encode(&mut upgraded, preamble.codec_version())
@@ -85,6 +86,33 @@ pub fn downgrade_response(preamble: Preamble, body: Bytes) -> Result<Bytes> {
     let mut downgraded = BytesMut::new();
     response.encode(&mut downgraded, preamble.api_version)?;
     Ok(downgraded.freeze())
+}
+
+/// Request fields an old version has that its successor dropped: their
+/// meaning is kept by the handlers where Ringlog has one, and they are set
+/// back to their defaults so the request encodes at the codec's version.
+fn fix_up_request(request: &mut old::RequestKind) {
+    match request {
+        // v0: how many offsets to list; Ringlog answers one (legacy
+        // `fix_up` below), as clients ask (pykafka, kcat ask for 1).
+        old::RequestKind::ListOffsets(request) => {
+            for topic in &mut request.topics {
+                for partition in &mut topic.partitions {
+                    partition.max_num_offsets = 1;
+                }
+            }
+        }
+        // v1: a commit time per partition (pykafka sends the current time);
+        // v2+ use the broker's clock, as Ringlog does for every version.
+        old::RequestKind::OffsetCommit(request) => {
+            for topic in &mut request.topics {
+                for partition in &mut topic.partitions {
+                    partition.commit_timestamp = -1;
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The fields an old version has that its successor dropped.

@@ -3,6 +3,7 @@
 
 mod alter_configs;
 mod api_versions;
+mod authorized_operations;
 mod config_resource;
 mod create_partitions;
 mod create_topics;
@@ -42,6 +43,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use crate::listeners::Endpoint;
 use crate::shard::Shard;
 use reply::Reply;
 
@@ -160,13 +162,34 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
     })
 }
 
-/// Answers one request frame.
+/// Answers one request frame as if it came on the first listener (for
+/// callers with no connection: fuzz targets, benchmarks).
 pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
+    let advertised = shard
+        .config
+        .listeners()
+        .ok()
+        .and_then(|listeners| listeners.into_iter().next())
+        .map(|listener| listener.advertised)
+        .unwrap_or_else(|| Endpoint {
+            host: "127.0.0.1".into(),
+            port: 9092,
+        });
+    handle_on(shard, frame, &advertised).await
+}
+
+/// Answers one request frame that came on a listener whose clients are
+/// told `advertised` (Metadata, FindCoordinator, DescribeCluster).
+pub async fn handle_on(shard: &Rc<Shard>, frame: Bytes, advertised: &Endpoint) -> Reply {
     let arrived = std::time::Instant::now();
     match decode_request(frame) {
         Ok(request) => {
             let preamble = request.preamble;
-            counted(preamble, arrived, dispatch(shard, request).await)
+            counted(
+                preamble,
+                arrived,
+                dispatch(shard, request, advertised).await,
+            )
         }
         Err(error) => {
             let api_key = error.api_key().map_or(-1, |key| key as i16);
@@ -197,11 +220,11 @@ fn counted(preamble: Preamble, arrived: std::time::Instant, reply: Reply) -> Rep
     }
 }
 
-async fn dispatch(shard: &Rc<Shard>, request: Request) -> Reply {
+async fn dispatch(shard: &Rc<Shard>, request: Request, advertised: &Endpoint) -> Reply {
     let preamble = request.preamble;
     match request.body {
         RequestKind::ApiVersions(body) => api_versions::handle(preamble, body),
-        RequestKind::Metadata(body) => metadata::handle(shard, preamble, body).await,
+        RequestKind::Metadata(body) => metadata::handle(shard, preamble, body, advertised).await,
         RequestKind::Produce(body) => produce::handle(shard, preamble, body).await,
         RequestKind::Fetch(body) => fetch::handle(shard, preamble, body).await,
         RequestKind::ListOffsets(body) => list_offsets::handle(shard, preamble, body).await,
@@ -217,14 +240,18 @@ async fn dispatch(shard: &Rc<Shard>, request: Request) -> Reply {
             incremental_alter_configs::handle(shard, preamble, body).await
         }
         RequestKind::DeleteRecords(body) => delete_records::handle(shard, preamble, body).await,
-        RequestKind::DescribeCluster(body) => describe_cluster::handle(shard, preamble, body).await,
+        RequestKind::DescribeCluster(body) => {
+            describe_cluster::handle(shard, preamble, body, advertised).await
+        }
         RequestKind::DescribeLogDirs(body) => {
             describe_log_dirs::handle(shard, preamble, body).await
         }
         RequestKind::OffsetForLeaderEpoch(body) => {
             offset_for_leader_epoch::handle(shard, preamble, body).await
         }
-        RequestKind::FindCoordinator(body) => find_coordinator::handle(shard, preamble, body).await,
+        RequestKind::FindCoordinator(body) => {
+            find_coordinator::handle(shard, preamble, body, advertised).await
+        }
         RequestKind::JoinGroup(body) => {
             join_group::handle(shard, preamble, body, request.client_id).await
         }

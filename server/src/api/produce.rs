@@ -103,6 +103,10 @@ fn answer(
     acks: i16,
     mut outcome: impl FnMut(&str, i32) -> PartitionOutcome,
 ) -> Reply {
+    // acks=0 gets no answer, so a failure would go unseen: Kafka closes the
+    // connection instead, and the producer refreshes its metadata and
+    // reconnects. The first failed partition is the reason logged.
+    let mut acks_zero_failure: Option<String> = None;
     let responses = request
         .topic_data
         .iter()
@@ -114,6 +118,13 @@ fn answer(
                     let result = outcome(&topic.name, partition.index);
                     let (code, message) = match result.error {
                         Some((error, message)) => {
+                            if acks == 0 && acks_zero_failure.is_none() {
+                                acks_zero_failure = Some(format!(
+                                    "acks=0 produce to {}-{} failed: {error:?}: {message}",
+                                    topic.name.as_str(),
+                                    partition.index
+                                ));
+                            }
                             (error.code(), Some(StrBytes::from_string(message)))
                         }
                         None => (error_code::NONE, None),
@@ -137,7 +148,10 @@ fn answer(
         })
         .collect();
     if acks == 0 {
-        return Reply::Nothing;
+        return match acks_zero_failure {
+            Some(reason) => Reply::Close(reason),
+            None => Reply::Nothing,
+        };
     }
     encode(
         preamble,

@@ -6,6 +6,9 @@
 //!   by `batch_inflated_bytes_max(max.message.bytes)`, 64 KiB of inflated
 //!   data at a time with a yield to the executor between pieces, so one
 //!   large gzip batch does not stall the other partitions of its shard.
+//!   A CreateTime batch whose header maxTimestamp is not its records'
+//!   largest (Sarama writes -1) has it rewritten, CRC and all, as Kafka's
+//!   `setMaxTimestamp` does: the time index and retention read it.
 //!   Produce v0-v2 carry message sets of magic 0 or 1: they are
 //!   up-converted to one v2 batch (same codec, timestamps kept for magic 1)
 //!   before the engine sees them.
@@ -20,8 +23,11 @@
 
 use bytes::Bytes;
 use engine::record_batch::legacy::{self, AbortedTransaction};
-use engine::record_batch::{BatchValidator, Batches, Compression, Step, Validation};
-use engine::BatchError;
+use engine::record_batch::{
+    for_each_record_timestamp, BatchValidator, Compression, RecordBatch, Step, TimestampType,
+    Validation,
+};
+use engine::{BatchError, TimestampMs};
 
 use crate::shard;
 
@@ -42,30 +48,75 @@ pub async fn prepare_produced(
         // counts) while parsing: no second walk.
         return legacy::up_convert(&records, inflated_bytes_max).map(Bytes::from);
     }
-    validate_compressed(&records, inflated_bytes_max).await?;
-    Ok(records)
+    let corrections = validate(&records, inflated_bytes_max).await?;
+    if corrections.is_empty() {
+        return Ok(records);
+    }
+    // A client that sends a wrong maxTimestamp (Sarama writes -1): the
+    // header is rewritten, as Kafka's LogValidator does, since the time
+    // index and retention read it. Rare, so a copy is fine.
+    let mut fixed = records.to_vec();
+    for (range, max_timestamp) in corrections {
+        engine::record_batch::set_max_timestamp(&mut fixed[range], max_timestamp);
+    }
+    Ok(Bytes::from(fixed))
 }
 
+/// A batch's byte range and the maxTimestamp its header must carry.
+type Correction = (std::ops::Range<usize>, TimestampMs);
+
 /// Walks the records of every compressed batch in `records`, yielding
-/// between pieces. Errors in the batches themselves (framing, CRC) are
+/// between pieces, and returns the CreateTime batches whose header
+/// maxTimestamp is not their records' largest. An uncompressed batch is
+/// walked by the engine's append validation; here only when its header
+/// maxTimestamp is below its base timestamp (a client that never set it),
+/// to find the value. Errors in the batches themselves (framing, CRC) are
 /// left to the engine's append, which reports them the same way.
-async fn validate_compressed(records: &[u8], inflated_bytes_max: usize) -> Result<(), BatchError> {
-    for batch in Batches::new(records, Validation::Client) {
-        let Ok(batch) = batch else {
-            return Ok(());
-        };
-        if batch.compression() == Compression::None {
-            continue;
-        }
-        let mut validator = BatchValidator::new(batch, inflated_bytes_max)?;
-        loop {
-            match validator.step(engine::limits::INFLATE_PIECE_BYTES)? {
-                Step::Done(_) => break,
-                Step::Pending => shard::yield_if_needed().await,
+async fn validate(
+    records: &[u8],
+    inflated_bytes_max: usize,
+) -> Result<Vec<Correction>, BatchError> {
+    let mut corrections = Vec::new();
+    let mut start = 0;
+    // Headers only: the engine's append checks every batch's CRC and walks
+    // uncompressed records; walking them here too would cost the hot path
+    // a second pass. A compressed batch is parsed whole (its CRC first, so
+    // a corrupt one is CORRUPT_MESSAGE, not whatever inflating it gives).
+    while let Some(header) = RecordBatch::parse_header_only(&records[start..]) {
+        let range = start..start + header.size();
+        start = range.end;
+        let batch = if header.compression() != Compression::None {
+            match RecordBatch::parse(&records[range.clone()], Validation::Client) {
+                Ok(batch) => batch,
+                Err(_) => break,
             }
+        } else {
+            header
+        };
+        let create_time = batch.timestamp_type() == TimestampType::CreateTime;
+        let timestamp_max = if batch.compression() != Compression::None {
+            let mut validator = BatchValidator::new(batch, inflated_bytes_max)?;
+            loop {
+                match validator.step(engine::limits::INFLATE_PIECE_BYTES)? {
+                    Step::Done(summary) => break summary.timestamp_max,
+                    Step::Pending => shard::yield_if_needed().await,
+                }
+            }
+        } else if create_time && batch.max_timestamp() < batch.base_timestamp() {
+            let mut largest = TimestampMs(i64::MIN);
+            for_each_record_timestamp(&batch, inflated_bytes_max, &mut |_, timestamp| {
+                largest = largest.max(timestamp);
+                std::ops::ControlFlow::Continue(())
+            })?;
+            largest
+        } else {
+            continue;
+        };
+        if create_time && batch.max_timestamp() != timestamp_max {
+            corrections.push((range, timestamp_max));
         }
     }
-    Ok(())
+    Ok(corrections)
 }
 
 /// The message format a Fetch version reads: magic 0 for v0-v1, 1 for

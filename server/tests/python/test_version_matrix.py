@@ -283,7 +283,7 @@ def list_offsets(conn, version, matrix):
     end = high_watermark(conn, 0)
     if version == 0:
         request = old_list_offsets.ListOffsetsRequest_v0(
-            replica_id=-1, topics=[(TOPIC, [(0, -1, 1), (1, -2, 1)])])
+            replica_id=-1, topics=[(TOPIC, [(0, -1, 1), (1, -2, 5)])])
         answer = conn.call_old(request, old_list_offsets.ListOffsetsResponse_v0)
         [(name, partitions)] = answer.topics
         assert name == TOPIC
@@ -412,7 +412,9 @@ def find_coordinator(conn, version, matrix):
 def offset_commit(conn, version, matrix):
     group = f"matrix-commit-v{version}"
     partition = OffsetCommitRequest.OffsetCommitRequestTopic.OffsetCommitRequestPartition(
-        partition_index=1, committed_offset=7, committed_leader_epoch=-1, commit_timestamp=-1,
+        partition_index=1, committed_offset=7, committed_leader_epoch=-1,
+        # v1 carries a commit time (pykafka sends the current one).
+        commit_timestamp=int(time.time() * 1000) if version == 1 else -1,
         committed_metadata="m7")
     answer = conn.call(OffsetCommitRequest, version, group_id=group,
                        generation_id_or_member_epoch=-1, member_id="", group_instance_id=None,
@@ -724,5 +726,77 @@ def test_list_offsets_by_timestamp_finds_the_record_inside_a_compressed_batch(ma
         [result] = found.topics[0].partitions
         assert (result.error_code, result.offset, result.timestamp) == (
             0, before + 4, base_time + 40)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("compression_type", [0, GZIP])
+def test_a_batch_without_its_max_timestamp_is_stored_with_the_true_one(matrix, compression_type):
+    """Sarama writes maxTimestamp -1: the broker rewrites the header (and its
+    CRC) as Kafka's LogValidator does, so the stored batch carries the
+    records' largest timestamp, which the time index and retention use."""
+    import struct as struct_
+    from kafka.record.util import calc_crc32c
+    conn = Connection(matrix["bootstrap"])
+    try:
+        base_time = 1_760_000_000_000 + compression_type
+        builder = MemoryRecordsBuilder(2, compression_type=compression_type, batch_size=1 << 20)
+        for i in range(5):
+            builder.append(timestamp=base_time + i, key=None, value=b"m%d" % i, headers=[])
+        builder.close()
+        batch = bytearray(builder.buffer())
+        batch[35:43] = struct_.pack(">q", -1)
+        batch[17:21] = struct_.pack(">I", calc_crc32c(bytes(batch[21:])))
+        before = high_watermark(conn, 0)
+        answer = conn.call(ProduceRequest, 9, transactional_id=None, acks=1, timeout_ms=5000,
+                           topic_data=[ProduceRequest.TopicProduceData(name=TOPIC, partition_data=[
+                               ProduceRequest.TopicProduceData.PartitionProduceData(
+                                   index=0, records=bytes(batch))])])
+        assert answer.responses[0].partition_responses[0].error_code == 0
+        fetched = conn.call(FetchRequest, 10, replica_id=-1, max_wait_ms=100, min_bytes=1,
+                            max_bytes=1 << 20, isolation_level=0, session_id=0, session_epoch=-1,
+                            topics=[FetchRequest.FetchTopic(topic=TOPIC, partitions=[
+                                FetchRequest.FetchTopic.FetchPartition(
+                                    partition=0, current_leader_epoch=-1, fetch_offset=before,
+                                    last_fetched_epoch=-1, log_start_offset=-1,
+                                    partition_max_bytes=1 << 20)])], forgotten_topics_data=[],
+                            rack_id="")
+        stored = fetched.responses[0].partitions[0].records
+        assert struct_.unpack(">q", stored[35:43])[0] == base_time + 4
+        end = struct_.unpack(">i", stored[8:12])[0] + 12
+        assert struct_.unpack(">I", stored[17:21])[0] == calc_crc32c(bytes(stored[21:end]))
+    finally:
+        conn.close()
+
+
+def test_message_downconversion_enable_false_refuses_old_fetchers(matrix):
+    """A topic with message.downconversion.enable=false answers Fetch v0-v3
+    with UNSUPPORTED_VERSION (35) per partition, as Kafka 3.x does; v4+ read it."""
+    conn = Connection(matrix["bootstrap"])
+    name = "matrix-no-downconversion"
+    try:
+        created = conn.call(CreateTopicsRequest, 5, topics=[CreateTopicsRequest.CreatableTopic(
+            name=name, num_partitions=1, replication_factor=1, assignments=[],
+            configs=[CreateTopicsRequest.CreatableTopic.CreatableTopicConfig(
+                name="message.downconversion.enable", value="false")])],
+            timeout_ms=5000, validate_only=False)
+        assert created.topics[0].error_code == 0
+        conn.call(ProduceRequest, 9, transactional_id=None, acks=1, timeout_ms=5000, topic_data=[
+            ProduceRequest.TopicProduceData(name=name, partition_data=[
+                ProduceRequest.TopicProduceData.PartitionProduceData(
+                    index=0, records=records(2, [b"new-format-only"]))])])
+        for version, expected in [(0, 35), (3, 35), (4, 0), (12, 0)]:
+            answer = conn.call(FetchRequest, version, replica_id=-1, max_wait_ms=100, min_bytes=1,
+                               max_bytes=1 << 20, isolation_level=0, session_id=0,
+                               session_epoch=-1, topics=[FetchRequest.FetchTopic(
+                                   topic=name, partitions=[FetchRequest.FetchTopic.FetchPartition(
+                                       partition=0, current_leader_epoch=-1, fetch_offset=0,
+                                       last_fetched_epoch=-1, log_start_offset=-1,
+                                       partition_max_bytes=1 << 20)])],
+                               forgotten_topics_data=[], rack_id="")
+            [partition] = answer.responses[0].partitions
+            assert partition.error_code == expected, f"Fetch v{version}"
+            if expected == 0:
+                assert record_values(partition.records) == [(0, b"new-format-only")]
     finally:
         conn.close()
