@@ -300,6 +300,30 @@ fn metrics_count_the_records_and_bytes_produced_and_fetched() {
     );
     assert_eq!(count, 1.0);
     assert_eq!(labels["error"], "UnknownTopicOrPartition");
+    // Other APIs count theirs too: deleting two topics that do not exist.
+    use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+    use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
+    let request = DeleteTopicsRequest::default()
+        .with_topics(
+            ["ghost-1", "ghost-2"]
+                .iter()
+                .map(|name| {
+                    DeleteTopicState::default()
+                        .with_name(Some(TopicName(StrBytes::from_static_str(name))))
+                })
+                .collect(),
+        )
+        .with_timeout_ms(5000);
+    let response: DeleteTopicsResponse = raw.call(ApiKey::DeleteTopics, 6, &request);
+    assert!(response.responses.iter().all(|topic| topic.error_code == 3));
+    let (_, text) = get(admin, "/metrics").unwrap();
+    let samples = self::samples(&text);
+    let (_, count) = series(
+        &samples,
+        "ringlog_errors_total",
+        &[("api", "DeleteTopics"), ("code", "3")],
+    );
+    assert_eq!(count, 2.0);
 }
 
 #[test]
@@ -399,8 +423,8 @@ fn ready_is_503_while_partitions_open_and_while_stopping() {
     let (_, body) = get(admin, "/v1/status").unwrap();
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["partitions_per_shard"][0], SLOW_START_PARTITIONS);
-    // Stopping: a client connection held open keeps the drain going; the
-    // broker answers 503 from the signal on, never 200 again.
+    // Stopping: once the broker has taken the signal (the main thread sets
+    // the stop flag moments after SIGTERM) it answers 503, never 200 again.
     let _client = TcpStream::connect(("127.0.0.1", kafka)).unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -414,6 +438,7 @@ fn ready_is_503_while_partitions_open_and_while_stopping() {
                 assert!(body.contains("stopping"), "{body}");
                 stopping += 1;
             }
+            Some((200, _)) if stopping == 0 => {} // the signal not taken yet
             Some(other) => panic!("answered {other:?} while stopping"),
             None => std::thread::sleep(Duration::from_millis(5)),
         }
@@ -428,7 +453,10 @@ fn a_bad_admin_listener_stops_serve_with_the_key_named() {
     let output = Command::new(env!("CARGO_BIN_EXE_ringlog"))
         .arg("serve")
         .args(["--override", &format!("log.dirs={}", dir.path().display())])
-        .args(["--override", "listeners=PLAINTEXT://127.0.0.1:0"])
+        .args([
+            "--override",
+            &format!("listeners=PLAINTEXT://127.0.0.1:{}", free_port()),
+        ])
         .args(["--override", "admin.listener=127.0.0.1:notaport"])
         .output()
         .unwrap();

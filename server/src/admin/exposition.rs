@@ -82,7 +82,7 @@ pub const METRICS: &[Family] = &[
     family("ringlog_open_connections", Type::Gauge, "shard", "Client connections open on the shard."),
     family("ringlog_requests_total", Type::Counter, "shard, api, version", "Requests answered, by API and version, on the shard whose connection read them."),
     family("ringlog_request_latency_seconds", Type::Histogram, "shard, api, version", "From a request's arrival at the request layer until its answer was ready (not yet sent): for acks=all produce this includes the fdatasync, for fetch the long-poll wait."),
-    family("ringlog_errors_total", Type::Counter, "shard, api, code, error", "Error codes answered: Produce and Fetch count each partition's code, other APIs are not counted yet."),
+    family("ringlog_errors_total", Type::Counter, "shard, api, code, error", "Error codes answered, by API: each code in a response counts once, so a response with three failed partitions counts three (api/error_codes.rs says where each response keeps its codes)."),
     family("ringlog_connections_closed_total", Type::Counter, "shard, api", "Connections the broker closed over a request it could not serve (malformed, unknown API, unsupported version); api is \"unknown\" when the frame named none."),
     family("ringlog_produce_queue_time_seconds", Type::Histogram, "shard", "How long a produce's work for one partition waited between being handed to the partition's owning shard and starting there: the channel-mesh hop and the owner's task queue. A busy or stalled owner shows here first."),
     family("ringlog_fetch_queue_time_seconds", Type::Histogram, "shard", "The same for each read a fetch sends to an owning shard."),

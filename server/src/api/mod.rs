@@ -14,6 +14,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
+mod error_codes;
 mod fetch;
 mod find_coordinator;
 mod group_common;
@@ -283,7 +284,8 @@ fn kind_name(kind: &RequestKind) -> String {
 /// the client's version (through `legacy.rs` for versions the codec lacks).
 /// A body that cannot be encoded at that version is a bug in its handler:
 /// logged with the API, version and field, and the connection is closed.
-pub fn encode<T: Encodable>(preamble: Preamble, body: &T) -> Reply {
+pub fn encode<T: Encodable + error_codes::ErrorCodes>(preamble: Preamble, body: &T) -> Reply {
+    count_errors(preamble, body);
     let header_version = preamble
         .api_key
         .response_header_version(preamble.api_version);
@@ -295,17 +297,24 @@ pub fn encode<T: Encodable>(preamble: Preamble, body: &T) -> Reply {
 
 /// Encodes `body` at `body_version` under a response header of
 /// `header_version` (ApiVersions answers a version it lacks in v0).
-pub fn encode_with_header_version<T: Encodable>(
+pub fn encode_with_header_version<T: Encodable + error_codes::ErrorCodes>(
     preamble: Preamble,
     body: &T,
     header_version: i16,
     body_version: i16,
 ) -> Reply {
+    count_errors(preamble, body);
     let mut bytes = BytesMut::new();
     match body.encode(&mut bytes, body_version) {
         Ok(()) => frame(preamble, header_version, &bytes),
         Err(error) => encode_failed(preamble, error),
     }
+}
+
+/// Counts the error codes an answer carries (stats.rs).
+fn count_errors(preamble: Preamble, body: &impl error_codes::ErrorCodes) {
+    let api_key = preamble.api_key as i16;
+    body.error_codes(&mut |code| crate::stats::count_error(api_key, code));
 }
 
 /// The body at the client's version.

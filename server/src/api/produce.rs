@@ -129,7 +129,6 @@ fn answer(
                         }
                         None => (error_code::NONE, None),
                     };
-                    crate::stats::count_error(preamble.api_key as i16, code);
                     PartitionProduceResponse::default()
                         .with_index(partition.index)
                         .with_error_code(code)
