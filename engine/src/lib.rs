@@ -19,6 +19,7 @@
 pub mod config;
 pub mod error;
 mod io;
+pub mod latency;
 pub mod limits;
 pub mod offset;
 pub mod partition_log;

@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 use crate::broker;
 use crate::config::BrokerConfig;
+use crate::doctor;
+use crate::logging::{self, LogFormat};
 
 #[derive(Parser)]
 #[command(name = "ringlog", version, about = "A Kafka-wire-compatible broker")]
@@ -27,25 +29,58 @@ enum Command {
         /// Print the configuration in force and exit.
         #[arg(long)]
         print_config: bool,
+        /// Log filter: a level (error, warn, info, debug, trace) or
+        /// tracing directives (info,ringlog::group=debug); overrides RUST_LOG.
+        #[arg(long, value_name = "LEVEL")]
+        log_level: Option<String>,
+        /// How log lines are written to standard error.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Check that this machine gives the broker what it needs (io_uring,
+    /// locked memory, O_DIRECT, filesystem, free space, open files, clock,
+    /// cores); exit code 0 only when nothing failed.
+    Doctor {
+        /// The server.properties file `serve` will use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// key=value, applied after the file; may repeat.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
     },
 }
 
 /// The `ringlog` command line: parses the arguments and runs the subcommand.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    let (log_level, log_format) = match &cli.command {
+        Command::Serve {
+            log_level,
+            log_format,
+            ..
+        } => (log_level.as_deref(), *log_format),
+        _ => (None, LogFormat::Text),
+    };
+    match logging::filter(log_level, "info") {
+        Ok(filter) => logging::init(filter, log_format),
+        Err(error) => {
+            eprintln!("ringlog: {error}");
+            return ExitCode::from(2);
+        }
+    }
     match cli.command {
+        Command::Doctor { config, overrides } => match load_config(config, &overrides) {
+            Ok(config) => doctor::run(&config),
+            Err(message) => {
+                eprintln!("ringlog: {message}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve {
             config,
             overrides,
             print_config,
+            ..
         } => match load_config(config, &overrides) {
             Ok(config) if print_config => {
                 for line in config.describe() {

@@ -3,6 +3,7 @@
 //! thin `main` over `cli::main`; the library exists so that fuzz targets and
 //! benchmarks can drive the request path through a public API.
 
+mod admin;
 pub mod api;
 mod broker;
 pub mod cli;
@@ -10,6 +11,7 @@ mod config;
 mod connection;
 mod connection_quota;
 mod controller;
+mod doctor;
 mod error_code;
 mod frame_buffer;
 mod frame_reader;
@@ -17,9 +19,13 @@ mod group;
 pub mod harness;
 mod limits;
 mod listeners;
+mod logging;
 mod metrics;
+#[cfg(test)]
+mod ops_doc;
 mod request_budget;
 mod sendfile_pool;
 mod shard;
+mod stats;
 mod topic_config;
 mod topics;

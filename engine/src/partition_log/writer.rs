@@ -546,7 +546,7 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), Failure> {
         }
         Job::Flush { files, target } => {
             for file in &files {
-                file.direct.fdatasync().await?;
+                crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
             }
             let mut state = shared.state.borrow_mut();
             for segment in state.segments.iter_mut() {
@@ -651,9 +651,9 @@ pub(super) async fn seal(
     offset_index: Vec<u8>,
     time_index: Vec<u8>,
 ) -> Result<(), Failure> {
-    file.direct.fdatasync().await?;
+    crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
     file.direct.truncate(size).await?;
-    file.direct.fdatasync().await?;
+    crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
     let storage = &shared.storage;
     storage
         .write_file_atomic(
