@@ -80,6 +80,12 @@ pub const METRICS: &[Family] = &[
     family("ringlog_fetch_sendfile_bytes_total", Type::Counter, "shard", "Record bytes a fetch sent from a segment file with sendfile: zero copy."),
     family("ringlog_fetch_copied_bytes_total", Type::Counter, "shard", "Record bytes a fetch sent from memory (the tail not yet final on disk, or a down-converted message set): copied."),
     family("ringlog_open_connections", Type::Gauge, "shard", "Client connections open on the shard."),
+    family("ringlog_partitions_offline_total", Type::Counter, "shard", "Partitions that went offline after an I/O error (EIO, a failed fdatasync); they stay offline until a restart."),
+    family("ringlog_partitions_disk_full", Type::Gauge, "shard", "Partitions in a disk-full episode now: their producers get KAFKA_STORAGE_ERROR until space returns."),
+    family("ringlog_disk_full_episodes_total", Type::Counter, "shard", "Disk-full episodes, each partition counting its own."),
+    family("ringlog_disk_full_refused_appends_total", Type::Counter, "shard", "Appends refused with KAFKA_STORAGE_ERROR because the disk was full."),
+    family("ringlog_preallocation_failures_total", Type::Counter, "shard", "Segment preallocations (fallocate) that failed; the log wrote without them."),
+    family("ringlog_recovery_truncations_total", Type::Counter, "shard", "Segments recovery cut at a torn or invalid tail, or dropped after a gap."),
     family("ringlog_requests_total", Type::Counter, "shard, api, version", "Requests answered, by API and version, on the shard whose connection read them."),
     family("ringlog_request_latency_seconds", Type::Histogram, "shard, api, version", "From a request's arrival at the request layer until its answer was ready (not yet sent): for acks=all produce this includes the fdatasync, for fetch the long-poll wait."),
     family("ringlog_errors_total", Type::Counter, "shard, api, code, error", "Error codes answered, by API: each code in a response counts once, so a response with three failed partitions counts three (api/error_codes.rs says where each response keeps its codes)."),
@@ -322,7 +328,12 @@ impl Scrape {
             "ringlog_open_connections",
             each(|snapshot| snapshot.open_connections),
         )?;
-        let totals: [(&'static str, ShardValue); 6] = [
+        gauges(
+            encoder,
+            "ringlog_partitions_disk_full",
+            each(|snapshot| snapshot.storage.partitions_disk_full),
+        )?;
+        let totals: [(&'static str, ShardValue); 11] = [
             ("ringlog_shard_bytes_in_total", |s| {
                 s.counters.shard.bytes_in
             }),
@@ -338,6 +349,21 @@ impl Scrape {
             ("ringlog_fetch_sendfile_bytes_total", |s| s.sendfile_bytes),
             ("ringlog_fetch_copied_bytes_total", |s| {
                 s.memory_record_bytes
+            }),
+            ("ringlog_partitions_offline_total", |s| {
+                s.storage.partitions_offline
+            }),
+            ("ringlog_disk_full_episodes_total", |s| {
+                s.storage.disk_full_episodes
+            }),
+            ("ringlog_disk_full_refused_appends_total", |s| {
+                s.storage.disk_full_refused_appends
+            }),
+            ("ringlog_preallocation_failures_total", |s| {
+                s.storage.preallocation_failures
+            }),
+            ("ringlog_recovery_truncations_total", |s| {
+                s.storage.recovery_truncations
             }),
         ];
         for (name, value) in totals {

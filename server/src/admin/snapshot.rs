@@ -51,6 +51,8 @@ pub struct ShardSnapshot {
     pub fdatasync: Histogram,
     /// (group, topic, partition, committed offset) of groups coordinated here.
     pub committed: Vec<(String, String, i32, i64)>,
+    /// Offline partitions, disk-full episodes, recovery truncations.
+    pub storage: crate::metrics::StorageCounters,
 }
 
 /// Takes the calling shard's snapshot (runs on that shard).
@@ -88,5 +90,6 @@ pub fn take(shard: &Shard) -> ShardSnapshot {
         timer_lateness: crate::metrics::timer_lateness(),
         fdatasync: engine::latency::fdatasync_latency(),
         committed: crate::group::committed_offsets(shard),
+        storage: crate::metrics::storage_counters(),
     }
 }
