@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs what building and testing Ringlog needs on a fresh machine of this
-# kind (Debian, root): C libraries for librdkafka (built from source by the
-# rdkafka crate's cmake-build feature) and a Python venv with the clients
-# the tutorials in shared/seeds use. Idempotent and quick when done before.
+# Installs what testing and benchmarking Ringlog needs on a fresh machine of
+# this kind (Debian, root) beyond what building it needs (gcc, make, perl:
+# librdkafka is built by rdkafka-sys's own configure with zlib and zstd from
+# vendored sources, see docs/tools.md): cmake for bench/broker-perf.sh's
+# rdkafka_performance, and a Python venv with the clients the tutorials in
+# shared/seeds use. Idempotent and quick when done before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for package in cmake libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev; do
+for package in cmake; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || need_apt+=("$package")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
