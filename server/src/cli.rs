@@ -6,9 +6,17 @@ use clap::{Parser, Subcommand};
 
 use crate::broker;
 use crate::config::BrokerConfig;
+use crate::tools;
 
 #[derive(Parser)]
-#[command(name = "ringlog", version, about = "A Kafka-wire-compatible broker")]
+#[command(
+    name = "ringlog",
+    version,
+    about = "A Kafka-wire-compatible broker, and Kafka's shell tools as subcommands",
+    after_help = "A Kafka tool's command works with its script name swapped: \
+                  kafka-topics.sh --bootstrap-server 127.0.0.1:9092 --list \
+                  is ringlog topics --bootstrap-server 127.0.0.1:9092 --list"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,19 +36,52 @@ enum Command {
         #[arg(long)]
         print_config: bool,
     },
+    /// Create, list, describe, alter or delete topics (kafka-topics.sh).
+    Topics(tools::topics::Args),
+    /// Send lines of standard input as records (kafka-console-producer.sh).
+    ConsoleProducer(tools::console_producer::Args),
+    /// Print a topic's records (kafka-console-consumer.sh).
+    ConsoleConsumer(tools::console_consumer::Args),
+    /// List, describe, reset or delete consumer groups (kafka-consumer-groups.sh).
+    ConsumerGroups(tools::consumer_groups::Args),
+    /// Describe or change topic and broker configs (kafka-configs.sh).
+    Configs(tools::configs::Args),
+    /// Print partitions' offsets: latest, earliest, by time (kafka-get-offsets.sh).
+    GetOffsets(tools::get_offsets::Args),
+    /// Delete records below given offsets (kafka-delete-records.sh).
+    DeleteRecords(tools::delete_records::Args),
+    /// Measure produce throughput and latency (kafka-producer-perf-test.sh).
+    ProducerPerfTest(tools::producer_perf::Args),
+    /// Measure consume throughput (kafka-consumer-perf-test.sh).
+    ConsumerPerfTest(tools::consumer_perf::Args),
+}
+
+/// The subcommand a command line names, if any (its first argument).
+fn subcommand_name(args: &[String]) -> Option<&str> {
+    args.get(1).map(String::as_str)
 }
 
 /// The `ringlog` command line: parses the arguments and runs the subcommand.
 pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let serving = subcommand_name(&args) == Some("serve");
+    if !serving {
+        if let Some(code) = tools::refuse_zookeeper(&args) {
+            return code;
+        }
+    }
+    // The broker logs at info; a tool only says what goes wrong (librdkafka's
+    // warnings and errors, such as a broker it cannot reach).
+    let default_level = if serving { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(&args);
     match cli.command {
         Command::Serve {
             config,
@@ -59,6 +100,29 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Topics(args) => tools::common::exit("topics", tools::topics::run(args)),
+        Command::ConsoleProducer(args) => {
+            tools::common::exit("console-producer", tools::console_producer::run(args))
+        }
+        Command::ConsoleConsumer(args) => {
+            tools::common::exit("console-consumer", tools::console_consumer::run(args))
+        }
+        Command::ConsumerGroups(args) => {
+            tools::common::exit("consumer-groups", tools::consumer_groups::run(args))
+        }
+        Command::Configs(args) => tools::common::exit("configs", tools::configs::run(args)),
+        Command::GetOffsets(args) => {
+            tools::common::exit("get-offsets", tools::get_offsets::run(args))
+        }
+        Command::DeleteRecords(args) => {
+            tools::common::exit("delete-records", tools::delete_records::run(args))
+        }
+        Command::ProducerPerfTest(args) => {
+            tools::common::exit("producer-perf-test", tools::producer_perf::run(args))
+        }
+        Command::ConsumerPerfTest(args) => {
+            tools::common::exit("consumer-perf-test", tools::consumer_perf::run(args))
+        }
     }
 }
 

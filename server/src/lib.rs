@@ -1,5 +1,6 @@
 //! Ringlog's broker: the Kafka request layer, shards, connections,
-//! coordination, and the command line (`cli`). The `ringlog` binary is a
+//! coordination, the command line (`cli`) and Kafka's shell tools as its
+//! subcommands (`tools`). The `ringlog` binary is a
 //! thin `main` over `cli::main`; the library exists so that fuzz targets and
 //! benchmarks can drive the request path through a public API.
 
@@ -16,5 +17,6 @@ mod group;
 mod limits;
 mod metrics;
 mod shard;
+mod tools;
 mod topic_config;
 mod topics;
