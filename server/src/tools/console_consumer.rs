@@ -319,13 +319,15 @@ fn connect(args: &Args) -> Result<BaseConsumer, ToolError> {
     properties.set("(default)", "client.id", "console-consumer");
     properties.add_file("--consumer.config", args.consumer_config.as_deref())?;
     properties.add_pairs("--consumer-property", &args.consumer_properties)?;
+    // librdkafka wants a group id even to read assigned partitions; without
+    // a subscription it never joins that group.
+    let group = match (&args.group, properties.get("group.id")) {
+        (Some(group), _) => group.clone(),
+        (None, Some(group)) => group.to_string(),
+        (None, None) => format!("console-consumer-{}", std::process::id() % 100_000),
+    };
+    properties.set("--group", "group.id", &group);
     if args.partition.is_none() {
-        let group = match (&args.group, properties.get("group.id")) {
-            (Some(group), _) => group.clone(),
-            (None, Some(group)) => group.to_string(),
-            (None, None) => format!("console-consumer-{}", std::process::id() % 100_000),
-        };
-        properties.set("--group", "group.id", &group);
         let reset = if args.from_beginning {
             "earliest"
         } else {

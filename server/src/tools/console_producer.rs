@@ -40,7 +40,12 @@ pub struct Args {
     #[arg(long = "producer.config", value_name = "FILE")]
     producer_config: Option<std::path::PathBuf>,
     /// acks: 0, 1, -1 or all.
-    #[arg(long, value_name = "ACKS", default_value = "-1")]
+    #[arg(
+        long,
+        value_name = "ACKS",
+        default_value = "-1",
+        allow_negative_numbers = true
+    )]
     request_required_acks: String,
     /// none, gzip, snappy, lz4 or zstd (gzip if given without a value).
     #[arg(long, value_name = "CODEC", num_args = 0..=1, default_missing_value = "gzip")]
