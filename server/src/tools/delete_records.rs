@@ -94,8 +94,27 @@ pub fn run(args: Args) -> Result<(), ToolError> {
     );
     let admin: AdminClient<DefaultClientContext> =
         properties.client_config(Role::Admin)?.create()?;
+    // librdkafka fails the whole request for a partition it has no leader
+    // for; Kafka reports such a partition on its own line, so do that.
+    let metadata = admin.inner().fetch_metadata(None, REQUEST_TIMEOUT)?;
+    let exists = |topic: &str, partition: i32| {
+        metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == topic && t.partitions().iter().any(|p| p.id() == partition))
+    };
+    let mut lines: Vec<((String, i32), String)> = Vec::new();
     let mut list = TopicPartitionList::new();
     for (topic, partition, offset) in &offsets {
+        if !exists(topic, *partition) {
+            lines.push((
+                (topic.clone(), *partition),
+                format!(
+                    "partition: {topic}-{partition}\terror: org.apache.kafka.common.errors.UnknownTopicOrPartitionException: This server does not host this topic-partition."
+                ),
+            ));
+            continue;
+        }
         let offset = if *offset == -1 {
             Offset::End
         } else {
@@ -104,24 +123,26 @@ pub fn run(args: Args) -> Result<(), ToolError> {
         list.add_partition_offset(topic, *partition, offset)?;
     }
     println!("Executing records delete operation");
-    let options = AdminOptions::new()
-        .request_timeout(Some(REQUEST_TIMEOUT))
-        .operation_timeout(Some(REQUEST_TIMEOUT));
-    let result = block_on(admin.delete_records(&list, &options))?;
-    println!("Records delete operation completed:");
-    let mut failed = false;
-    let mut elements = result.elements();
-    elements.sort_by(|a, b| (a.topic(), a.partition()).cmp(&(b.topic(), b.partition())));
-    for element in elements {
-        let name = format!("{}-{}", element.topic(), element.partition());
-        match (element.error(), element.offset()) {
-            (Err(error), _) => {
-                failed = true;
-                println!("partition: {name}\terror: {error}");
-            }
-            (Ok(()), Offset::Offset(low)) => println!("partition: {name}\tlow_watermark: {low}"),
-            (Ok(()), other) => println!("partition: {name}\tlow_watermark: {other:?}"),
+    if list.count() > 0 {
+        let options = AdminOptions::new()
+            .request_timeout(Some(REQUEST_TIMEOUT))
+            .operation_timeout(Some(REQUEST_TIMEOUT));
+        let result = block_on(admin.delete_records(&list, &options))?;
+        for element in result.elements() {
+            let name = format!("{}-{}", element.topic(), element.partition());
+            let line = match (element.error(), element.offset()) {
+                (Err(error), _) => format!("partition: {name}\terror: {error}"),
+                (Ok(()), Offset::Offset(low)) => format!("partition: {name}\tlow_watermark: {low}"),
+                (Ok(()), other) => format!("partition: {name}\tlow_watermark: {other:?}"),
+            };
+            lines.push(((element.topic().to_string(), element.partition()), line));
         }
+    }
+    println!("Records delete operation completed:");
+    lines.sort();
+    let failed = lines.iter().any(|(_, line)| line.contains("\terror: "));
+    for (_, line) in lines {
+        println!("{line}");
     }
     if failed {
         Err(ToolError::Reported)
