@@ -312,6 +312,8 @@ fn connect(args: &Args) -> Result<ThreadedProducer<Deliveries>, ToolError> {
         &args.retry_backoff_ms.to_string(),
     );
     properties.set("(default)", "client.id", "console-producer");
+    // Java's delivery.timeout.ms (librdkafka's default is 300 s).
+    properties.set("(default)", "delivery.timeout.ms", "120000");
     properties.add_file("--producer.config", args.producer_config.as_deref())?;
     properties.add_pairs("--producer-property", &args.producer_properties)?;
     properties.set("--bootstrap-server", "bootstrap.servers", &bootstrap);

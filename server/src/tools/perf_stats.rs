@@ -68,8 +68,12 @@ impl Stats {
     }
 
     /// The latency at `quantile` in microseconds.
+    /// (HDR reports the top of a value's bucket, which may pass the exact
+    /// maximum; no latency was above the maximum, so it caps the answer.)
     pub fn quantile_us(&self, quantile: f64) -> u64 {
-        self.latency_us.value_at_quantile(quantile)
+        self.latency_us
+            .value_at_quantile(quantile)
+            .min(self.latency_max_us)
     }
 
     /// The latency at `quantile` in whole milliseconds (truncated, as

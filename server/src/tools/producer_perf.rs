@@ -35,7 +35,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 
-use super::common::{topic_flush_setting, ClientProperties, Role, ToolError};
+use super::common::{topic_flush_setting, ClientProperties, Role, ToolError, REQUEST_TIMEOUT};
 use super::perf_stats::{Stats, Timeline};
 use super::progress::Progress;
 use super::report::{write_svg, Picture};
@@ -257,6 +257,19 @@ pub fn run(args: Args) -> Result<(), ToolError> {
     }
     let payloads = Payloads::from_args(&args)?;
     let properties = producer_properties(&args)?;
+    // Fail early, and clearly, when the cluster cannot be reached.
+    let probe: BaseProducer = properties.client_config(Role::Producer)?.create()?;
+    probe
+        .client()
+        .fetch_metadata(Some(&args.topic), REQUEST_TIMEOUT)
+        .map_err(|error| {
+            ToolError::Failed(format!(
+                "no metadata for topic {} from {}: {error}",
+                args.topic,
+                properties.get("bootstrap.servers").unwrap_or_default()
+            ))
+        })?;
+    drop(probe);
     let labels = Labels::of(&args, &properties)?;
     if args.warmup_records > 0 {
         println!(
@@ -301,6 +314,8 @@ fn producer_properties(args: &Args) -> Result<ClientProperties, ToolError> {
     properties.set("(default)", "linger.ms", "5");
     properties.set("(default)", "acks", "all");
     properties.set("(default)", "client.id", "perf-producer-client");
+    // Java's delivery.timeout.ms (librdkafka's default is 300 s).
+    properties.set("(default)", "delivery.timeout.ms", "120000");
     properties.add_file("--producer.config", args.producer_config.as_deref())?;
     properties.add_pairs("--producer-props", &args.producer_props)?;
     if let Some(servers) = &args.bootstrap_server {
