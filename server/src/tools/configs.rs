@@ -321,8 +321,41 @@ fn alter(admin: &Admin, entity: &Entity, args: &Args) -> Result<(), ToolError> {
         request = request.set(key, value);
     }
     send_alter(admin, &request)?;
+    let now = describe_entries(admin, ResourceSpecifier::Topic(topic))?;
+    let applied: BTreeMap<String, String> = now
+        .iter()
+        .filter(|entry| entry.source == ConfigSource::DynamicTopic)
+        .map(|entry| (entry.name.clone(), entry.value.clone().unwrap_or_default()))
+        .collect();
+    if applied != overrides {
+        return Err(not_applied(&overrides, &applied));
+    }
     println!("Completed updating config for topic {topic}.");
     Ok(())
+}
+
+/// The rdkafka crate reports every AlterConfigs resource as a success
+/// (it does not read the per-resource error), so the tool reads the
+/// configs back and says what the broker did not take.
+fn not_applied(wanted: &BTreeMap<String, String>, found: &BTreeMap<String, String>) -> ToolError {
+    let mut differences: Vec<String> = wanted
+        .iter()
+        .filter(|(key, value)| found.get(*key) != Some(value))
+        .map(|(key, value)| match found.get(key) {
+            Some(now) => format!("{key}={value} (it has {key}={now})"),
+            None => format!("{key}={value}"),
+        })
+        .collect();
+    differences.extend(
+        found
+            .keys()
+            .filter(|key| !wanted.contains_key(*key))
+            .map(|key| format!("deleting {key}")),
+    );
+    ToolError::Failed(format!(
+        "The broker refused the change: it did not apply {}",
+        differences.join(", ")
+    ))
 }
 
 fn alter_broker(
@@ -346,6 +379,21 @@ fn alter_broker(
         request = request.set(key, value);
     }
     send_alter(admin, &request)?;
+    let now = describe_entries(admin, ResourceSpecifier::Broker(id))?;
+    let wanted: BTreeMap<String, String> = adds.iter().cloned().collect();
+    let found: BTreeMap<String, String> = now
+        .iter()
+        .filter(|entry| wanted.contains_key(&entry.name))
+        .map(|entry| {
+            (
+                entry.name.clone(),
+                entry.value.clone().unwrap_or_else(|| "null".into()),
+            )
+        })
+        .collect();
+    if found != wanted {
+        return Err(not_applied(&wanted, &found));
+    }
     println!("Completed updating config for broker {id}.");
     Ok(())
 }
