@@ -257,6 +257,80 @@ fn broker_pid(broker: &Broker) -> nix::unistd::Pid {
 }
 
 #[test]
+fn payloads_from_a_file_and_the_clients_metrics() {
+    let broker = Broker::start(1);
+    let b = broker.bootstrap();
+    ringlog(&[
+        "topics",
+        "--bootstrap-server",
+        &b,
+        "--create",
+        "--topic",
+        "words",
+        "--partitions",
+        "1",
+    ])
+    .ok();
+    let dir = tempfile::tempdir().unwrap();
+    let payloads = dir.path().join("payloads.txt");
+    std::fs::write(&payloads, "alpha\nbeta\ngamma\n").unwrap();
+    let ran = ringlog(&[
+        "producer-perf-test",
+        "--topic",
+        "words",
+        "--num-records",
+        "30",
+        "--throughput",
+        "-1",
+        "--payload-file",
+        payloads.to_str().unwrap(),
+        "--producer-props",
+        &format!("bootstrap.servers={b}"),
+        "acks=1",
+        "--print-metrics",
+    ]);
+    let lines = ran.ok();
+    assert!(
+        lines[0].starts_with("Reading payloads from: ") && lines[0].ends_with("payloads.txt"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], "Number of messages read: 3");
+    let total = lines
+        .iter()
+        .find(|line| line.contains(" records sent, "))
+        .unwrap();
+    assert_eq!(parse_total(total, "").records, 30);
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("producer-metrics:record-send-total")),
+        "{lines:?}"
+    );
+    let read = ringlog(&[
+        "console-consumer",
+        "--bootstrap-server",
+        &b,
+        "--topic",
+        "words",
+        "--partition",
+        "0",
+        "--offset",
+        "earliest",
+        "--max-messages",
+        "30",
+    ]);
+    let values = read.ok();
+    assert_eq!(values.len(), 30);
+    assert!(
+        values
+            .iter()
+            .all(|value| ["alpha", "beta", "gamma"].contains(value)),
+        "{values:?}"
+    );
+}
+
+#[test]
 fn bad_flags_are_named() {
     let none = ringlog(&[
         "producer-perf-test",

@@ -86,6 +86,9 @@ pub struct Args {
     report: Option<PathBuf>,
 }
 
+/// librdkafka's statistics period with --print-metrics.
+const STATISTICS_INTERVAL_MS: &str = "500";
+
 /// Kafka's Stats prints a window every 5 s.
 const WINDOW: Duration = Duration::from_secs(5);
 
@@ -296,13 +299,16 @@ pub fn run(args: Args) -> Result<(), ToolError> {
     };
     let mut config = properties.client_config(Role::Producer)?;
     if args.print_metrics {
-        config.set("statistics.interval.ms", "1000");
+        config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
     }
     let producer: BaseProducer<Context> = config.create_with_context(context)?;
     let progress = Progress::new(args.num_records, "records");
     send_all(&producer, &args, &payloads, start, &progress)?;
     drain(&producer, &progress)?;
     let elapsed = start.elapsed();
+    if args.print_metrics {
+        await_statistics(&producer);
+    }
     progress.finish();
     report(&producer, &args, &labels, elapsed)
 }
@@ -533,6 +539,24 @@ fn report(
         )));
     }
     Ok(())
+}
+
+/// Waits (up to a few statistics periods) for a statistics report made
+/// after every record was acknowledged, so the totals cover the whole run.
+fn await_statistics(producer: &BaseProducer<Context>) {
+    let statistics = &producer.context().statistics;
+    statistics.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        producer.poll(Duration::from_millis(50));
+        if statistics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return;
+        }
+    }
 }
 
 /// Kafka prints its client's metrics as `name : value`; these are
