@@ -46,7 +46,7 @@ fn draw(path: &Path, picture: &Picture<'_>) -> Result<(), Box<dyn std::error::Er
         root.draw(&Text::new(
             label.clone(),
             (20, 42 + 18 * i as i32),
-            ("sans-serif", 14).into_font().color(&RGBColor(60, 60, 60)),
+            ("sans-serif", 13).into_font().color(&RGBColor(60, 60, 60)),
         ))?;
     }
     let header = 50 + 18 * picture.labels.len() as u32;
@@ -78,7 +78,10 @@ where
     let seconds = elapsed.max(1e-3);
     let peak = points.iter().map(|(_, rate)| *rate).fold(0.0, f64::max);
     let mut chart = ChartBuilder::on(area)
-        .caption("throughput, each second of the run", ("sans-serif", 16))
+        .caption(
+            "throughput over the run (intervals of 0.1 s or more)",
+            ("sans-serif", 16),
+        )
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(60)
