@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::broker;
 use crate::config::BrokerConfig;
+#[cfg(feature = "tools")]
 use crate::tools;
 
 #[derive(Parser)]
@@ -36,24 +37,10 @@ enum Command {
         #[arg(long)]
         print_config: bool,
     },
-    /// Create, list, describe, alter or delete topics (kafka-topics.sh).
-    Topics(tools::topics::Args),
-    /// Send lines of standard input as records (kafka-console-producer.sh).
-    ConsoleProducer(tools::console_producer::Args),
-    /// Print a topic's records (kafka-console-consumer.sh).
-    ConsoleConsumer(tools::console_consumer::Args),
-    /// List, describe, reset or delete consumer groups (kafka-consumer-groups.sh).
-    ConsumerGroups(tools::consumer_groups::Args),
-    /// Describe or change topic and broker configs (kafka-configs.sh).
-    Configs(tools::configs::Args),
-    /// Print partitions' offsets: latest, earliest, by time (kafka-get-offsets.sh).
-    GetOffsets(tools::get_offsets::Args),
-    /// Delete records below given offsets (kafka-delete-records.sh).
-    DeleteRecords(tools::delete_records::Args),
-    /// Measure produce throughput and latency (kafka-producer-perf-test.sh).
-    ProducerPerfTest(tools::producer_perf::Args),
-    /// Measure consume throughput (kafka-consumer-perf-test.sh).
-    ConsumerPerfTest(tools::consumer_perf::Args),
+    /// Kafka's shell tools (docs/tools.md).
+    #[cfg(feature = "tools")]
+    #[command(flatten)]
+    Tool(tools::Tool),
 }
 
 /// The subcommand a command line names, if any (its first argument).
@@ -65,6 +52,7 @@ fn subcommand_name(args: &[String]) -> Option<&str> {
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let serving = subcommand_name(&args) == Some("serve");
+    #[cfg(feature = "tools")]
     if !serving {
         if let Some(code) = tools::refuse_zookeeper(&args) {
             return code;
@@ -100,29 +88,8 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Topics(args) => tools::common::exit("topics", tools::topics::run(args)),
-        Command::ConsoleProducer(args) => {
-            tools::common::exit("console-producer", tools::console_producer::run(args))
-        }
-        Command::ConsoleConsumer(args) => {
-            tools::common::exit("console-consumer", tools::console_consumer::run(args))
-        }
-        Command::ConsumerGroups(args) => {
-            tools::common::exit("consumer-groups", tools::consumer_groups::run(args))
-        }
-        Command::Configs(args) => tools::common::exit("configs", tools::configs::run(args)),
-        Command::GetOffsets(args) => {
-            tools::common::exit("get-offsets", tools::get_offsets::run(args))
-        }
-        Command::DeleteRecords(args) => {
-            tools::common::exit("delete-records", tools::delete_records::run(args))
-        }
-        Command::ProducerPerfTest(args) => {
-            tools::common::exit("producer-perf-test", tools::producer_perf::run(args))
-        }
-        Command::ConsumerPerfTest(args) => {
-            tools::common::exit("consumer-perf-test", tools::consumer_perf::run(args))
-        }
+        #[cfg(feature = "tools")]
+        Command::Tool(tool) => tools::run(tool),
     }
 }
 

@@ -17,6 +17,7 @@ mod group;
 mod limits;
 mod metrics;
 mod shard;
+#[cfg(feature = "tools")]
 mod tools;
 mod topic_config;
 mod topics;
