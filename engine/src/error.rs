@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use crate::offset::Offset;
+use crate::record_batch::Compression;
 
 /// Why a record batch was refused. Each variant carries what a caller needs to
 /// pick a Kafka error code (see `server/src/error_code.rs`).
@@ -40,6 +41,41 @@ pub enum BatchError {
     TransactionalUnsupported,
     #[error("no record batch in the request")]
     Empty,
+    /// The compressed payload could not be inflated: a broken stream, a
+    /// frame of the wrong codec, or a stream cut short.
+    #[error("{compression:?} payload cannot be inflated: {reason}")]
+    DecompressionFailed {
+        compression: Compression,
+        reason: String,
+    },
+    /// Inflating would pass the bound the caller gave
+    /// (`limits::batch_inflated_bytes_max`): the batch is refused before
+    /// more than `max` bytes were produced.
+    #[error("{compression:?} payload inflates to more than {max} bytes")]
+    InflatedTooLarge {
+        compression: Compression,
+        max: usize,
+    },
+    /// A codec the target message format cannot carry: zstd in magic 0/1.
+    #[error("{compression:?} cannot be carried by message format magic {magic}")]
+    CompressionUnsupportedForMagic { compression: Compression, magic: i8 },
+    /// A v0/v1 message (or message set) that is not well formed.
+    #[error("legacy message at offset {offset} is malformed: {reason}")]
+    LegacyMessageMalformed { offset: i64, reason: &'static str },
+    /// A v0/v1 message whose CRC-32 (IEEE) does not match its bytes.
+    #[error(
+        "legacy message at offset {offset}: stored CRC {expected:#010x}, computed {actual:#010x}"
+    )]
+    LegacyCrcMismatch {
+        offset: i64,
+        expected: u32,
+        actual: u32,
+    },
+    /// A v0/v1 message set that breaks a rule of the format as Kafka's
+    /// LogValidator applies it: a wrapper inside a wrapper, a wrapper next to
+    /// other messages, mixed magics, inner magic different from its wrapper.
+    #[error("legacy message set refused: {reason}")]
+    LegacyMessageSetInvalid { reason: &'static str },
 }
 
 /// An I/O failure, with the operation and the file it concerned.

@@ -67,6 +67,47 @@ pub const SCAN_WINDOW_BYTES: usize = 16 * 1024;
 /// Bytes read per step when recovery or a reader scans a segment.
 pub const SCAN_READ_BYTES: usize = 1024 * 1024;
 
+/// Absolute ceiling on the bytes one compressed batch (or v0/v1 wrapper
+/// message) may inflate to, whatever `max.message.bytes` says. Kafka sets
+/// none; ours keeps the CPU one batch can cost bounded (about a second of
+/// gzip on one core) and turns a decompression bomb into MESSAGE_TOO_LARGE,
+/// on which the Java producer splits the batch and retries.
+pub const BATCH_INFLATED_BYTES_MAX: usize = 256 * 1024 * 1024;
+
+/// Largest inflated/compressed ratio a batch may have relative to the
+/// batch size limit in force: 128 covers text and JSON under zstd (5-50x
+/// in practice) with margin.
+pub const INFLATE_RATIO_MAX: usize = 128;
+
+/// The inflated-size bound for batches under a `max.message.bytes` of
+/// `max_message_bytes`: `INFLATE_RATIO_MAX` times it, capped at
+/// `BATCH_INFLATED_BYTES_MAX` (128 MiB at Kafka's default 1 MiB).
+pub const fn batch_inflated_bytes_max(max_message_bytes: usize) -> usize {
+    let derived = max_message_bytes.saturating_mul(INFLATE_RATIO_MAX);
+    if derived < BATCH_INFLATED_BYTES_MAX {
+        derived
+    } else {
+        BATCH_INFLATED_BYTES_MAX
+    }
+}
+
+/// Inflated bytes one step of cooperative validation handles
+/// (`record_batch::BatchValidator::step`); the one-shot helpers use it too.
+pub const INFLATE_PIECE_BYTES: usize = 64 * 1024;
+
+/// Smallest v0 message: crc, magic, attributes, key length, value length.
+pub const LEGACY_MESSAGE_V0_BYTES_MIN: usize = 14;
+
+/// Smallest v1 message: a v0 message plus the 8-byte timestamp.
+pub const LEGACY_MESSAGE_V1_BYTES_MIN: usize = 22;
+
+/// A message-set entry's header: offset (i64) and message size (i32).
+pub const LEGACY_LOG_OVERHEAD_BYTES: usize = 12;
+
+const _: () = assert!(BATCH_INFLATED_BYTES_MAX >= BATCH_BYTES_MAX);
+const _: () = assert!(batch_inflated_bytes_max(MESSAGE_BYTES_DEFAULT) <= BATCH_INFLATED_BYTES_MAX);
+const _: () = assert!(INFLATE_PIECE_BYTES >= 16);
+
 const _: () = assert!((WRITE_CHUNK_BYTES as u64).is_multiple_of(DIRECT_IO_ALIGN_BYTES));
 const _: () = assert!(PREALLOCATE_STEP_MIN_BYTES.is_multiple_of(DIRECT_IO_ALIGN_BYTES));
 const _: () = assert!(BATCH_BYTES_MAX as u64 <= SEGMENT_BYTES_MAX);

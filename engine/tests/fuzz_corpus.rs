@@ -8,6 +8,8 @@
 
 #[path = "../../fuzz/src/checks.rs"]
 mod checks;
+#[path = "../../fuzz/src/format_checks.rs"]
+mod format_checks;
 #[path = "../../fuzz/src/seeds.rs"]
 mod seeds;
 
@@ -15,7 +17,13 @@ use std::path::{Path, PathBuf};
 
 use checks::Domain;
 
-const TARGETS: [&str; 3] = ["record_batch", "offset_index", "time_index"];
+const TARGETS: [&str; 5] = [
+    "record_batch",
+    "offset_index",
+    "time_index",
+    "compressed_batch",
+    "legacy_message_set",
+];
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")
@@ -27,6 +35,8 @@ fn check(target: &str, data: &[u8]) -> bool {
         "record_batch" => checks::record_batch(data, Domain::Sane) > 0,
         "offset_index" => checks::offset_index(data, Domain::Sane),
         "time_index" => checks::time_index(data, Domain::Sane),
+        "compressed_batch" => format_checks::compressed_batch(data),
+        "legacy_message_set" => format_checks::legacy_message_set(data),
         other => panic!("no fuzz target {other}"),
     }
 }
@@ -34,8 +44,7 @@ fn check(target: &str, data: &[u8]) -> bool {
 #[test]
 fn corpus_replays() {
     let mut files = 0;
-    let mut valid_batches = 0;
-    let mut valid_indexes = 0;
+    let mut valid = std::collections::BTreeMap::new();
     for target in TARGETS {
         let dir = corpus_dir().join(target);
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -50,18 +59,16 @@ fn corpus_replays() {
             let parsed = std::panic::catch_unwind(|| check(target, &data))
                 .unwrap_or_else(|_| panic!("{} fails its checks", path.display()));
             files += 1;
-            match (target, parsed) {
-                ("record_batch", true) => valid_batches += 1,
-                (_, true) => valid_indexes += 1,
-                _ => {}
-            }
+            *valid.entry(target).or_insert(0) += usize::from(parsed);
         }
     }
-    println!(
-        "{files} corpus files: {valid_batches} with valid batches, {valid_indexes} valid indexes"
-    );
-    assert!(valid_batches > 0, "no corpus file parses as a valid batch");
-    assert!(valid_indexes > 0, "no corpus file parses as a valid index");
+    println!("{files} corpus files; valid inputs per target: {valid:?}");
+    for target in TARGETS {
+        assert!(
+            valid.get(target).copied().unwrap_or(0) > 0,
+            "no corpus file of {target} is a valid input"
+        );
+    }
 }
 
 /// The seeds as the current encoders make them pass the checks too (catches

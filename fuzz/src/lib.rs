@@ -1,8 +1,9 @@
 //! Shared code of Ringlog's fuzz targets. The assertions live in
-//! `checks.rs`, which `engine/tests/fuzz_corpus.rs` also compiles to replay
+//! `checks.rs` and `format_checks.rs`, which `engine/tests/fuzz_corpus.rs` also compiles to replay
 //! the corpus; `seeds.rs` makes the seed corpus.
 
 pub mod checks;
+pub mod format_checks;
 pub mod seeds;
 
 /// The input domain the targets use: `Sane` unless built with

@@ -12,6 +12,8 @@ use engine::record_batch::{
 use engine::segment::{OffsetIndex, TimeIndex};
 
 use super::checks::index_input;
+use engine::record_batch::legacy::LegacyWrite;
+use engine::record_batch::{compress, Compression, Lz4Checksum};
 
 /// One seed file: target, file name, bytes.
 pub struct Seed {
@@ -210,8 +212,126 @@ pub fn index_seeds() -> Vec<Seed> {
     ]
 }
 
+/// `compressed_batch` input: selector (codec | 0x08 when the body is a
+/// payload as is | piece-size exponent << 4), recordsCount, body.
+fn compressed_input(selector: u8, count: i32, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![selector];
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+pub fn compressed_batch_seeds() -> Vec<Seed> {
+    let seed = |name, bytes| Seed {
+        target: "compressed_batch",
+        name,
+        bytes,
+    };
+    let mixed = mixed_records()[61..].to_vec();
+    let many = many_records()[61..].to_vec();
+    let mut seeds = vec![
+        seed("seed-records-none", compressed_input(0x30, 3, &mixed)),
+        seed("seed-records-gzip", compressed_input(0x01, 3, &mixed)),
+        seed("seed-records-snappy", compressed_input(0x22, 40, &many)),
+        seed("seed-records-lz4", compressed_input(0x53, 40, &many)),
+        seed("seed-records-zstd", compressed_input(0x04, 3, &mixed)),
+    ];
+    // Payloads as a client compressed them, for the decoders.
+    let names = [
+        "seed-payload-gzip",
+        "seed-payload-snappy-xerial",
+        "seed-payload-lz4",
+        "seed-payload-zstd",
+    ];
+    for (code, name) in (1u8..=4).zip(names) {
+        let compression = Compression::from_attributes(i16::from(code)).expect("a codec");
+        let payload = compress(compression, &many, Lz4Checksum::Standard).expect("compress");
+        seeds.push(seed(
+            name,
+            compressed_input(0x08 | code | 0x10, 40, &payload),
+        ));
+    }
+    let raw_snappy = snap_raw(&mixed);
+    seeds.push(seed(
+        "seed-payload-snappy-raw",
+        compressed_input(0x08 | 2, 3, &raw_snappy),
+    ));
+    seeds
+}
+
+/// Raw snappy (librdkafka's framing): the xerial block without its header.
+fn snap_raw(records: &[u8]) -> Vec<u8> {
+    let xerial = compress(Compression::Snappy, records, Lz4Checksum::Standard).expect("snappy");
+    // 16-byte stream header, 4-byte block length, one block (records < 32 KiB).
+    xerial[20..].to_vec()
+}
+
+fn legacy_message(
+    offset: i64,
+    magic: i8,
+    attributes: i8,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    LegacyWrite {
+        offset,
+        magic,
+        attributes,
+        timestamp: TimestampMs(T0 + offset),
+        key,
+        value,
+    }
+    .write(&mut out);
+    out
+}
+
+fn legacy_plain(magic: i8) -> Vec<u8> {
+    let mut set = legacy_message(0, magic, 0, Some(b"k"), Some(b"hello"));
+    set.extend(legacy_message(1, magic, 0, None, Some(b"no key")));
+    set.extend(legacy_message(2, magic, 0, Some(b"tombstone"), None));
+    set.extend(legacy_message(3, magic, 0, Some(b""), Some(b"")));
+    set
+}
+
+fn legacy_wrapper(magic: i8, compression: Compression) -> Vec<u8> {
+    let inner = legacy_plain(magic);
+    let value = compress(compression, &inner, Lz4Checksum::for_magic(magic)).expect("compress");
+    // The wrapper's offset: the last inner one (absolute for magic 1).
+    legacy_message(3, magic, compression.code() as i8, None, Some(&value))
+}
+
+pub fn legacy_message_set_seeds() -> Vec<Seed> {
+    let seed = |name, bytes| Seed {
+        target: "legacy_message_set",
+        name,
+        bytes,
+    };
+    vec![
+        seed("seed-v0-plain", legacy_plain(0)),
+        seed("seed-v1-plain", legacy_plain(1)),
+        seed("seed-v0-gzip", legacy_wrapper(0, Compression::Gzip)),
+        seed("seed-v1-gzip", legacy_wrapper(1, Compression::Gzip)),
+        seed("seed-v0-snappy", legacy_wrapper(0, Compression::Snappy)),
+        seed("seed-v1-snappy", legacy_wrapper(1, Compression::Snappy)),
+        seed(
+            "seed-v0-lz4-broken-checksum",
+            legacy_wrapper(0, Compression::Lz4),
+        ),
+        seed("seed-v1-lz4", legacy_wrapper(1, Compression::Lz4)),
+        // LogAppendTime wrapper (bit 3): inner messages take its timestamp.
+        seed("seed-v1-log-append-time", {
+            let inner = legacy_plain(1);
+            let value = compress(Compression::Gzip, &inner, Lz4Checksum::Standard).expect("gzip");
+            legacy_message(3, 1, 0x08 | 1, None, Some(&value))
+        }),
+    ]
+}
+
 pub fn all() -> Vec<Seed> {
     let mut seeds = record_batch_seeds();
     seeds.extend(index_seeds());
+    seeds.extend(compressed_batch_seeds());
+    seeds.extend(legacy_message_set_seeds());
     seeds
 }

@@ -17,6 +17,8 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::BrokerConfig;
 use crate::connection;
+use crate::connection_quota::{ConnectionQuotas, Refused};
+use crate::listeners::{Endpoint, Listener};
 use crate::shard::{Job, Shard};
 use crate::topics::TopicTable;
 
@@ -26,8 +28,10 @@ const RETENTION_CHECK: Duration = Duration::from_secs(30);
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
 /// How often a shard checks how late its timers fire (see metrics.rs).
 const STALL_PROBE_PERIOD: Duration = Duration::from_millis(10);
-/// Blocking-pool threads per shard (sendfile, file metadata operations).
-const SENDFILE_THREADS: usize = 4;
+/// glommio blocking-pool threads per shard: file creation, directory
+/// syncs, small file reads and writes. Sendfile has threads of its own
+/// (`sendfile_pool`), so this work never queues behind a consumer.
+const FILE_OPERATION_THREADS: usize = 4;
 
 pub fn run(config: BrokerConfig) -> Result<(), String> {
     let log_dir = config.log_dir();
@@ -43,12 +47,14 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         ));
     }
     let table = TopicTable::load(&log_dir)?;
-    let (host, port) = config.listener().map_err(|error| error.to_string())?;
-    let address = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-        .map_err(|error| format!("listeners: cannot resolve {host}:{port}: {error}"))?
-        .next()
-        .ok_or_else(|| format!("listeners: {host}:{port} resolves to nothing"))?;
+    let listeners = bound_addresses(&config)?;
     let (ready_sender, ready) = std::sync::mpsc::channel::<Result<(), String>>();
+    raise_open_files_limit();
+    let quotas = ConnectionQuotas::new(
+        config.max_connections(),
+        config.max_connections_per_ip(),
+        per_ip_overrides(&config)?,
+    );
 
     block_shutdown_signals();
     let stop = Arc::new(AtomicBool::new(false));
@@ -70,17 +76,16 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
             mesh: mesh.clone(),
             stop: stop.clone(),
             table: table.clone(),
-            address,
+            listeners: listeners.clone(),
             ready: ready_sender.clone(),
             opened_barrier: opened_barrier.clone(),
+            quotas: quotas.clone(),
         };
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
             .io_memory(engine::runtime::IO_MEMORY_BYTES)
-            // sendfile of cold data blocks: give it threads of its own,
-            // free to run on any core, so one slow read does not queue
-            // every other fetch of the shard behind it.
-            .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(SENDFILE_THREADS))
+            // File operations block: threads free to run on any core.
+            .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(FILE_OPERATION_THREADS))
             .spawn(move || async move { shard_main(started).await })
             .map_err(|error| format!("cannot start shard {id}: {error}"))?;
         handles.push(handle);
@@ -101,7 +106,11 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         }
     }
     if startup_failure.is_none() {
-        tracing::info!(%address, shards, data = %log_dir.display(), "ringlog {} serving", env!("CARGO_PKG_VERSION"));
+        let serving: Vec<String> = listeners
+            .iter()
+            .map(|(listener, address)| format!("{}://{address}", listener.name))
+            .collect();
+        tracing::info!(listeners = %serving.join(","), shards, data = %log_dir.display(), "ringlog {} serving", env!("CARGO_PKG_VERSION"));
         wait_for_shutdown_signal();
         tracing::info!("shutting down");
     }
@@ -131,9 +140,11 @@ struct Started {
     mesh: MeshBuilder<Job, glommio::channels::channel_mesh::Full>,
     stop: Arc<AtomicBool>,
     table: TopicTable,
-    address: std::net::SocketAddr,
+    /// Every listener and the address it binds.
+    listeners: Vec<(Listener, std::net::SocketAddr)>,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
     opened_barrier: Arc<std::sync::Barrier>,
+    quotas: Arc<ConnectionQuotas>,
 }
 
 async fn shard_main(started: Started) -> Result<(), String> {
@@ -144,9 +155,10 @@ async fn shard_main(started: Started) -> Result<(), String> {
         mesh,
         stop,
         table,
-        address,
+        listeners,
         ready,
         opened_barrier,
+        quotas,
     } = started;
     let (senders, receivers) = mesh
         .join()
@@ -165,13 +177,23 @@ async fn shard_main(started: Started) -> Result<(), String> {
     // request forwarded to a shard still opening would find no partition.
     // (A blocking wait is fine here: nothing else runs on the shard yet.)
     opened_barrier.wait();
-    let listener = match opened.and_then(|()| {
-        TcpListener::bind(address).map_err(|error| format!("cannot listen on {address}: {error}"))
-    }) {
-        Ok(listener) => {
+    let bound = opened.and_then(|()| {
+        listeners
+            .iter()
+            .map(|(listener, address)| {
+                TcpListener::bind(address)
+                    .map(|socket| (listener.clone(), Rc::new(socket)))
+                    .map_err(|error| {
+                        format!("cannot listen on {}://{address}: {error}", listener.name)
+                    })
+            })
+            .collect::<Result<Vec<_>, String>>()
+    });
+    let sockets = match bound {
+        Ok(sockets) => {
             let _ = ready.send(Ok(()));
             drop(ready);
-            listener
+            sockets
         }
         Err(error) => {
             let _ = ready.send(Err(error.clone()));
@@ -188,13 +210,21 @@ async fn shard_main(started: Started) -> Result<(), String> {
     // Accepting runs in its own task and is never cancelled: dropping an
     // accept in flight (say, racing it with a timer) can lose a connection
     // the kernel already completed, which the client sees as a reset.
-    let listener = Rc::new(listener);
-    spawn_acceptor(shard.clone(), listener.clone(), stop.clone());
+    for (listener, socket) in &sockets {
+        let advertised = Rc::new(listener.advertised.clone());
+        spawn_acceptor(
+            shard.clone(),
+            socket.clone(),
+            stop.clone(),
+            quotas.clone(),
+            advertised,
+        );
+    }
     while !stop.load(Ordering::SeqCst) {
         glommio::timer::sleep(TICK).await;
     }
     shard.stopping.set(true);
-    drop(listener);
+    drop(sockets);
     shard.stop_reading_connections();
     let deadline = std::time::Instant::now() + DRAIN_WAIT;
     while shard.open_connection_count() > 0 && std::time::Instant::now() < deadline {
@@ -208,17 +238,39 @@ async fn shard_main(started: Started) -> Result<(), String> {
     Ok(())
 }
 
-fn spawn_acceptor(shard: Rc<Shard>, listener: Rc<TcpListener>, stop: Arc<AtomicBool>) {
+fn spawn_acceptor(
+    shard: Rc<Shard>,
+    listener: Rc<TcpListener>,
+    stop: Arc<AtomicBool>,
+    quotas: Arc<ConnectionQuotas>,
+    advertised: Rc<Endpoint>,
+) {
     glommio::spawn_local(async move {
+        let mut refusals = Refusals::default();
         loop {
             match listener.accept().await {
                 Ok(stream) if !stop.load(Ordering::SeqCst) => {
-                    let shard = shard.clone();
-                    let stop = stop.clone();
-                    glommio::spawn_local(
-                        async move { connection::serve(shard, stream, stop).await },
-                    )
-                    .detach();
+                    let address = match stream.peer_addr() {
+                        Ok(address) => address.ip(),
+                        // Gone already (reset before we looked).
+                        Err(_) => continue,
+                    };
+                    match quotas.admit(address) {
+                        Ok(admitted) => {
+                            let shard = shard.clone();
+                            let stop = stop.clone();
+                            let advertised = advertised.clone();
+                            glommio::spawn_local(async move {
+                                connection::serve(shard, stream, stop, admitted, advertised).await
+                            })
+                            .detach();
+                        }
+                        // Closed before anything is read, as Kafka does.
+                        Err(refused) => {
+                            drop(stream);
+                            refusals.count(refused);
+                        }
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -229,6 +281,115 @@ fn spawn_acceptor(shard: Rc<Shard>, listener: Rc<TcpListener>, stop: Arc<AtomicB
         }
     })
     .detach();
+}
+
+/// Every listener of the configuration and the address it binds; an
+/// error names a listener that cannot be served or resolved.
+fn bound_addresses(config: &BrokerConfig) -> Result<Vec<(Listener, std::net::SocketAddr)>, String> {
+    let listeners = config.listeners().map_err(|error| error.to_string())?;
+    listeners
+        .into_iter()
+        .map(|listener| {
+            let host = match listener.bind.host.as_str() {
+                "" => "0.0.0.0",
+                host => host,
+            };
+            let port = listener.bind.port;
+            let address = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+                .map_err(|error| {
+                    format!(
+                        "listeners: cannot resolve {}://{host}:{port}: {error}",
+                        listener.name
+                    )
+                })?
+                .next()
+                .ok_or_else(|| {
+                    format!(
+                        "listeners: {}://{host}:{port} resolves to nothing",
+                        listener.name
+                    )
+                })?;
+            Ok((listener, address))
+        })
+        .collect()
+}
+
+/// `max.connections.per.ip.overrides` by address: each host resolved now,
+/// every address it resolves to getting its limit.
+fn per_ip_overrides(
+    config: &BrokerConfig,
+) -> Result<std::collections::HashMap<std::net::IpAddr, usize>, String> {
+    let mut out = std::collections::HashMap::new();
+    for (host, limit) in config
+        .max_connections_per_ip_overrides()
+        .map_err(|error| error.to_string())?
+    {
+        let addresses =
+            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0)).map_err(|error| {
+                format!("max.connections.per.ip.overrides: cannot resolve {host}: {error}")
+            })?;
+        for address in addresses {
+            out.insert(address.ip(), limit);
+        }
+    }
+    Ok(out)
+}
+
+/// Connections refused over a limit, logged at most once a second for
+/// each limit, so a flood of them does not flood the log.
+#[derive(Default)]
+struct Refusals {
+    /// For the broker's limit and the per-address one: refusals since the
+    /// last line, and when that line was written.
+    limits: [(u64, Option<std::time::Instant>); 2],
+}
+
+impl Refusals {
+    const LOG_PERIOD: Duration = Duration::from_secs(1);
+
+    fn count(&mut self, refused: Refused) {
+        let (since_logged, logged_at) = match refused {
+            Refused::Broker { .. } => &mut self.limits[0],
+            Refused::Address { .. } => &mut self.limits[1],
+        };
+        *since_logged += 1;
+        let now = std::time::Instant::now();
+        if logged_at.is_some_and(|at| now.duration_since(at) < Self::LOG_PERIOD) {
+            return;
+        }
+        tracing::warn!(
+            "refused {since_logged} new connection(s) in the last {} s; the latest because {refused}",
+            Self::LOG_PERIOD.as_secs()
+        );
+        *since_logged = 0;
+        *logged_at = Some(now);
+    }
+}
+
+/// Raises this process's soft limit of open files to its hard limit: each
+/// connection is a descriptor, and `max.connections` is the bound meant
+/// to apply, not a default of 1024.
+fn raise_open_files_limit() {
+    use nix::libc::{getrlimit, rlimit, setrlimit, RLIMIT_NOFILE};
+    let mut limit = rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the one struct given.
+    unsafe {
+        if getrlimit(RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max {
+            return;
+        }
+        let soft = limit.rlim_cur;
+        limit.rlim_cur = limit.rlim_max;
+        if setrlimit(RLIMIT_NOFILE, &limit) != 0 {
+            tracing::warn!(
+                "cannot raise the open files limit from {soft} to {}: {}",
+                limit.rlim_max,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 fn spawn_retention(shard: Rc<Shard>, stop: Arc<AtomicBool>) {

@@ -136,10 +136,7 @@ fn load_config(path: Option<PathBuf>, overrides: &[String]) -> Result<BrokerConf
             .set(key.trim(), value)
             .map_err(|error| error.to_string())?;
     }
-    config.listener().map_err(|error| error.to_string())?;
-    config
-        .advertised_listener()
-        .map_err(|error| error.to_string())?;
+    config.validate().map_err(|error| error.to_string())?;
     engine::LogConfig::validate(&config.log_config()).map_err(|error| error.to_string())?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::listeners::Listener;
+
 /// How a key's value is checked.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -66,7 +68,13 @@ const KEYS: &[Key] = &[
         name: "advertised.listeners",
         default: None,
         kind: Kind::Text,
-        doc: "what clients are told (defaults to listeners)",
+        doc: "what clients of each listener are told, by listener name (defaults to listeners)",
+    },
+    Key {
+        name: "listener.security.protocol.map",
+        default: Some(crate::listeners::DEFAULT_PROTOCOL_MAP),
+        kind: Kind::Text,
+        doc: "each listener name's security protocol; only PLAINTEXT is served yet",
     },
     Key {
         name: "log.dirs",
@@ -166,6 +174,50 @@ const KEYS: &[Key] = &[
             max: i32::MAX as i64,
         },
         doc: "largest request",
+    },
+    Key {
+        name: "queued.max.request.bytes",
+        default: Some("-1"),
+        kind: LONG,
+        doc: "request bytes a shard holds in flight at once (-1: no bound); \
+              a connection whose next request does not fit waits",
+    },
+    Key {
+        name: "max.connections",
+        default: Some("2147483647"),
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        doc: "open connections the broker accepts; new ones beyond are closed at once",
+    },
+    Key {
+        name: "max.connections.per.ip",
+        default: Some("2147483647"),
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+        },
+        doc: "open connections from one address; new ones beyond are closed at once",
+    },
+    Key {
+        name: "max.connections.per.ip.overrides",
+        default: None,
+        kind: Kind::Text,
+        doc: "per-address limits that replace max.connections.per.ip: host:count,host:count",
+    },
+    Key {
+        name: "connections.max.idle.ms",
+        default: Some("600000"),
+        kind: LONG,
+        doc: "close a connection that sends no request for this long (-1: never)",
+    },
+    Key {
+        name: "socket.send.timeout.ms",
+        default: Some("30000"),
+        kind: LONG,
+        doc: "Ringlog's own: close a connection whose client takes none of an \
+              answer for this long (-1: never)",
     },
     Key {
         name: "log.flush.interval.messages",
@@ -332,16 +384,16 @@ impl BrokerConfig {
         PathBuf::from(dirs.split(',').next().unwrap_or(dirs).trim())
     }
 
-    /// The first listener's host and port.
-    pub fn listener(&self) -> Result<(String, u16), ConfigError> {
-        parse_listener("listeners", self.raw("listeners").unwrap_or_default())
-    }
-
-    pub fn advertised_listener(&self) -> Result<(String, u16), ConfigError> {
-        match self.values.get("advertised.listeners") {
-            Some(value) => parse_listener("advertised.listeners", value),
-            None => self.listener(),
-        }
+    /// Every listener, with what its clients are told; an error if one is
+    /// malformed or cannot be served (see `listeners.rs`).
+    pub fn listeners(&self) -> Result<Vec<Listener>, ConfigError> {
+        let parsed = crate::listeners::parse(
+            self.raw("listeners").unwrap_or_default(),
+            self.values.get("advertised.listeners").map(String::as_str),
+            self.raw("listener.security.protocol.map")
+                .unwrap_or(crate::listeners::DEFAULT_PROTOCOL_MAP),
+        )?;
+        crate::listeners::servable(parsed)
     }
 
     /// Retention by time, ms: log.retention.ms, else minutes, else hours; -1 = forever.
@@ -381,6 +433,85 @@ impl BrokerConfig {
 
     pub fn socket_request_max_bytes(&self) -> usize {
         self.int("socket.request.max.bytes").unwrap_or(104_857_600) as usize
+    }
+
+    /// Checks what no single key can: rules between keys. Called once the
+    /// whole configuration is read.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listeners()?;
+        self.max_connections_per_ip_overrides()?;
+        if let Some(budget) = self.queued_max_request_bytes() {
+            let request_max = self.socket_request_max_bytes();
+            if budget < request_max {
+                return Err(ConfigError::Invalid {
+                    key: "queued.max.request.bytes".into(),
+                    value: budget.to_string(),
+                    reason: format!(
+                        "must be at least socket.request.max.bytes ({request_max}) \
+                         or -1, or the largest request could never be read"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The request bytes a shard may hold in flight, if bounded.
+    pub fn queued_max_request_bytes(&self) -> Option<usize> {
+        self.int("queued.max.request.bytes")
+            .filter(|&bytes| bytes > 0)
+            .map(|bytes| bytes as usize)
+    }
+
+    pub fn max_connections(&self) -> usize {
+        self.int("max.connections").unwrap_or(i32::MAX as i64) as usize
+    }
+
+    pub fn max_connections_per_ip(&self) -> usize {
+        self.int("max.connections.per.ip")
+            .unwrap_or(i32::MAX as i64) as usize
+    }
+
+    /// `max.connections.per.ip.overrides` as (host, limit) pairs; hosts
+    /// are resolved when the broker starts.
+    pub fn max_connections_per_ip_overrides(&self) -> Result<Vec<(String, usize)>, ConfigError> {
+        let Some(value) = self.values.get("max.connections.per.ip.overrides") else {
+            return Ok(Vec::new());
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: "max.connections.per.ip.overrides".into(),
+            value: value.clone(),
+            reason,
+        };
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                let (host, count) = entry
+                    .rsplit_once(':')
+                    .ok_or_else(|| invalid(format!("{entry:?}: expected host:count")))?;
+                let count: u32 = count
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(format!("{entry:?}: the count is not a whole number")))?;
+                let host = host.trim().trim_matches(['[', ']']);
+                if host.is_empty() {
+                    return Err(invalid(format!("{entry:?}: no host")));
+                }
+                Ok((host.to_string(), count as usize))
+            })
+            .collect()
+    }
+
+    /// How long a connection may send no request; None: for ever.
+    pub fn connections_max_idle(&self) -> Option<std::time::Duration> {
+        duration_ms(self.int("connections.max.idle.ms"))
+    }
+
+    /// How long a write may make no progress; None: for ever.
+    pub fn socket_send_timeout(&self) -> Option<std::time::Duration> {
+        duration_ms(self.int("socket.send.timeout.ms"))
     }
 
     pub fn flush_messages(&self) -> Option<u64> {
@@ -470,6 +601,13 @@ impl BrokerConfig {
     }
 }
 
+/// A duration in ms; negative means none, and 0 is taken as 1 ms (a
+/// deadline of zero would close every connection at once).
+fn duration_ms(ms: Option<i64>) -> Option<std::time::Duration> {
+    ms.filter(|&ms| ms >= 0)
+        .map(|ms| std::time::Duration::from_millis(ms.max(1) as u64))
+}
+
 /// A broker key and the value in force.
 #[derive(Debug, Clone)]
 pub struct ConfigEntry {
@@ -483,24 +621,6 @@ pub struct ConfigEntry {
     pub doc: &'static str,
 }
 
-fn parse_listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid {
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: reason.to_string(),
-    };
-    let first = value.split(',').next().unwrap_or_default().trim();
-    let address = first.split_once("://").map_or(first, |(_, rest)| rest);
-    let (host, port) = address
-        .rsplit_once(':')
-        .ok_or_else(|| invalid("expected PROTOCOL://host:port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid("the port is not a number from 0 to 65535"))?;
-    let host = if host.is_empty() { "0.0.0.0" } else { host };
-    Ok((host.trim_matches(['[', ']']).to_string(), port))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,7 +628,13 @@ mod tests {
     #[test]
     fn embedded_default_is_localhost_9092_and_ringlog_data() {
         let config = BrokerConfig::embedded_default();
-        assert_eq!(config.listener().unwrap(), ("127.0.0.1".to_string(), 9092));
+        let listeners = config.listeners().unwrap();
+        assert_eq!(listeners.len(), 1);
+        assert_eq!(listeners[0].name, "PLAINTEXT");
+        assert_eq!(
+            (listeners[0].bind.host.as_str(), listeners[0].bind.port),
+            ("127.0.0.1", 9092)
+        );
         assert_eq!(config.log_dir(), PathBuf::from("./ringlog-data"));
         assert_eq!(config.retention_ms(), Some(168 * 3_600_000));
         assert_eq!(config.retention_bytes(), None);
@@ -530,7 +656,7 @@ mod tests {
         assert_eq!(config.node_id(), 1);
         assert_eq!(config.log_dir(), PathBuf::from("/data/kafka"));
         assert_eq!(config.num_partitions(), 2);
-        assert_eq!(config.listener().unwrap(), ("10.0.0.1".to_string(), 9092));
+        assert_eq!(config.listeners().unwrap()[0].advertised.host, "10.0.0.1");
         assert!(config
             .warnings
             .iter()
@@ -555,9 +681,43 @@ mod tests {
         );
         config.set("log.retention.ms", "1000").unwrap();
         assert_eq!(config.retention_ms(), Some(1000));
+        config
+            .set(
+                "max.connections.per.ip.overrides",
+                "10.0.0.1:5, [::1]:0 ,broker2:7",
+            )
+            .unwrap();
+        assert_eq!(
+            config.max_connections_per_ip_overrides().unwrap(),
+            [
+                ("10.0.0.1".to_string(), 5),
+                ("::1".to_string(), 0),
+                ("broker2".to_string(), 7)
+            ]
+        );
+        config
+            .set("max.connections.per.ip.overrides", "10.0.0.1=5")
+            .unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("max.connections.per.ip.overrides"),
+            "{error}"
+        );
+        config
+            .set("max.connections.per.ip.overrides", "10.0.0.1:5")
+            .unwrap();
+        config.set("queued.max.request.bytes", "1000").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("queued.max.request.bytes")
+                && error.contains("socket.request.max.bytes"),
+            "{error}"
+        );
+        config.set("socket.request.max.bytes", "1000").unwrap();
+        config.validate().unwrap();
         config.set("listeners", "PLAINTEXT://:70000").unwrap();
         assert!(config
-            .listener()
+            .listeners()
             .unwrap_err()
             .to_string()
             .contains("listeners"));

@@ -1,23 +1,46 @@
 //! One client connection: read size-prefixed frames, answer each in order,
-//! write the answer. Fetch answers carry file ranges that go to the socket
-//! with sendfile on glommio's blocking pool, so a cold read from disk stalls
-//! a helper thread, not the shard (KAFKA-7504).
+//! write the answer, and close the connection with a logged reason when the
+//! client breaks a rule.
+//!
+//! Fetch answers carry file ranges that go to the socket with sendfile on
+//! the shard's sendfile pool (`sendfile_pool`), so a cold read from disk
+//! stalls a helper thread, not the shard (KAFKA-7504). The socket is
+//! non-blocking: a pool thread never waits for a client to read; the
+//! connection waits for room in the socket on the shard's ring.
+//!
+//! Deadlines (both from `config.rs`):
+//! * `connections.max.idle.ms`: a connection with nothing in flight that
+//!   sends no whole request for this long is closed, as Kafka closes idle
+//!   connections. A request in progress counts as idle time too, so a
+//!   client cannot hold a connection by trickling a frame.
+//! * `socket.send.timeout.ms`: a write (an answer, or a wait for room in
+//!   the socket during a sendfile) that makes no progress for this long
+//!   closes the connection: a consumer that stops reading costs its
+//!   connection until then, and nothing else.
+//!
+//! A close by the broker is logged at info with why, and with the API key,
+//! version, correlation id and client id of the request at fault.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use futures_util::future::{select, Either};
 use glommio::net::TcpStream;
 
 use crate::api;
 use crate::api::reply::{Part, Reply};
-use crate::frame_reader::{FrameError, FrameReader};
-use crate::limits::{IN_FLIGHT_MAX, READ_AHEAD_WINDOW_BYTES, SENDFILE_NICE};
-use crate::shard::Shard;
+use crate::connection_quota::Admitted;
+use crate::frame_reader::{Frame, FrameError, FrameReader};
+use crate::limits::IN_FLIGHT_MAX;
+use crate::listeners::Endpoint;
+use crate::sendfile_pool;
+use crate::shard::{until, Shard};
 
 /// Lists the connection on its shard while it is open (graceful shutdown).
 /// Dropped before the stream, so the socket is open while listed.
@@ -29,84 +52,200 @@ impl Drop for OpenGuard {
     }
 }
 
-pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, stop: Arc<AtomicBool>) {
+/// The socket of one connection and what writing to it needs.
+struct Socket {
+    stream: TcpStream,
+    /// A duplicate of the socket for the sendfile pool, made on the first
+    /// file range sent: a job holds the socket open even if the
+    /// connection ends while it runs, so it never writes into a
+    /// descriptor number reused by another connection.
+    for_sendfile: Option<Arc<OwnedFd>>,
+    send_timeout: Option<Duration>,
+}
+
+/// Serves one connection until it ends; `_admitted` is its place in the
+/// broker's connection counts, given back when it closes, and `advertised`
+/// what its listener's clients are told to connect to.
+pub async fn serve(
+    shard: Rc<Shard>,
+    stream: TcpStream,
+    stop: Arc<AtomicBool>,
+    _admitted: Admitted,
+    advertised: Rc<Endpoint>,
+) {
     let _guard = OpenGuard(shard.clone(), shard.connection_opened(stream.as_raw_fd()));
-    let _ = stream.set_nodelay(true);
     let peer = stream
         .peer_addr()
         .map(|address| address.to_string())
         .unwrap_or_default();
-    let mut frames = FrameReader::new(shard.config.socket_request_max_bytes());
+    let send_timeout = shard.config.socket_send_timeout();
+    if let Err(error) = prepare(&stream, send_timeout) {
+        tracing::warn!(%peer, "cannot set up the connection's socket: {error}");
+        return;
+    }
+    let mut socket = Socket {
+        stream,
+        for_sendfile: None,
+        send_timeout,
+    };
+    let idle_max = shard.config.connections_max_idle();
+    let mut frames = FrameReader::new(
+        shard.config.socket_request_max_bytes(),
+        shard.request_budget.clone(),
+    );
     // Answers still to come, oldest first (only `Reply::Later` ones). Each
     // runs as its own task: a produce may be carrying a write round that an
     // earlier one waits for, so all must make progress, not just the oldest.
     let mut in_flight: InFlight = VecDeque::new();
     let ended = loop {
         if stop.load(Ordering::SeqCst) {
-            break finish(&mut stream, &mut in_flight).await;
+            break finish(&mut socket, &mut in_flight).await;
         }
         if in_flight.len() >= IN_FLIGHT_MAX {
-            match answer_oldest(&mut stream, &mut in_flight).await {
+            match answer_oldest(&mut socket, &mut in_flight).await {
                 Ok(()) => continue,
                 Err(ended) => break Err(ended),
             }
         }
-        let next = match in_flight.front_mut() {
-            None => frames.next(&mut stream).await,
-            Some(oldest) => {
-                let waited = {
-                    let reading = std::pin::pin!(frames.next(&mut stream));
-                    match select(reading, oldest).await {
-                        Either::Left((next, _)) => Ok(next),
-                        Either::Right((reply, _)) => Err(reply.unwrap_or_else(lost)),
-                    }
-                };
-                match waited {
-                    Ok(next) => next,
-                    Err(reply) => {
-                        in_flight.pop_front();
-                        match write_reply(&mut stream, reply).await {
-                            Ok(()) => continue,
-                            Err(ended) => break Err(ended),
-                        }
-                    }
-                }
-            }
-        };
-        let frame = match next {
+        let frame = match next_frame(&mut socket, &mut frames, &mut in_flight, idle_max).await {
             Ok(Some(frame)) => frame,
-            // The input ended (the client half-closed, or the shard is
-            // stopping and shut the read side): answer what was started.
-            Ok(None) | Err(FrameError::EndInsideFrame) => {
-                let _ = finish(&mut stream, &mut in_flight).await;
-                break Err(Ended::Quietly("input ended".into()));
-            }
-            Err(FrameError::SizeOutOfBounds(size)) => {
-                break Err(Ended::Closed(format!("request size {size} out of bounds")))
-            }
-            Err(FrameError::Io(error)) => break Err(Ended::Quietly(error)),
+            Ok(None) => continue,
+            Err(ended) => break Err(ended),
         };
-        match api::handle(&shard, frame).await {
-            Reply::Later(answer) => in_flight.push_back(glommio::spawn_local(answer).detach()),
-            reply => {
-                if let Err(ended) = finish(&mut stream, &mut in_flight).await {
-                    break Err(ended);
+        if let Err(ended) = answer(&shard, &mut socket, &mut in_flight, frame, &advertised).await {
+            break Err(ended);
+        }
+    };
+    log_end(&peer, ended);
+}
+
+/// The next request frame; `None` when, while waiting for it, the oldest
+/// answer in flight came and was written. With nothing in flight the wait
+/// is bounded by `connections.max.idle.ms`.
+async fn next_frame(
+    socket: &mut Socket,
+    frames: &mut FrameReader,
+    in_flight: &mut InFlight,
+    idle_max: Option<Duration>,
+) -> Result<Option<Frame>, Ended> {
+    let next = match in_flight.front_mut() {
+        None => {
+            let reading = frames.next(&mut socket.stream);
+            match idle_max {
+                None => reading.await,
+                Some(idle) => until(Instant::now() + idle, reading).await.ok_or_else(|| {
+                    Ended::closed(format!(
+                        "idle for {} ms (connections.max.idle.ms)",
+                        idle.as_millis()
+                    ))
+                })?,
+            }
+        }
+        Some(Pending { answer: oldest, .. }) => {
+            let waited = {
+                let reading = std::pin::pin!(frames.next(&mut socket.stream));
+                match select(reading, oldest).await {
+                    Either::Left((next, _)) => Ok(next),
+                    Either::Right((reply, _)) => Err(reply.unwrap_or_else(lost)),
                 }
-                if let Err(ended) = write_reply(&mut stream, reply).await {
-                    break Err(ended);
+            };
+            match waited {
+                Ok(next) => next,
+                Err(reply) => {
+                    let oldest = in_flight.pop_front().expect("the oldest answered");
+                    write_reply(socket, reply, oldest.request).await?;
+                    return Ok(None);
                 }
             }
         }
     };
-    match ended {
-        Ok(()) => {}
-        Err(Ended::Quietly(reason)) => tracing::debug!(%peer, "connection ends: {reason}"),
-        Err(Ended::Closed(reason)) => tracing::info!(%peer, "closing connection: {reason}"),
+    match next {
+        Ok(Some(frame)) => Ok(Some(frame)),
+        // The input ended (the client half-closed, or the shard is
+        // stopping and shut the read side): answer what was started.
+        Ok(None) | Err(FrameError::EndInsideFrame) => {
+            let _ = finish(socket, in_flight).await;
+            Err(Ended::Quietly("input ended".into()))
+        }
+        Err(FrameError::SizeOutOfBounds(size)) => Err(Ended::closed(format!(
+            "request size {size} out of bounds (socket.request.max.bytes)"
+        ))),
+        Err(FrameError::Io(error)) => Err(Ended::Quietly(error)),
     }
 }
 
+/// Handles one request: an answer to come later takes its place in
+/// flight; any other is written once every earlier answer is.
+async fn answer(
+    shard: &Rc<Shard>,
+    socket: &mut Socket,
+    in_flight: &mut InFlight,
+    frame: Frame,
+    advertised: &Endpoint,
+) -> Result<(), Ended> {
+    let request = RequestSummary::of(&frame.bytes);
+    // The frame's share of the request budget is held until the request
+    // is answered.
+    let permit = frame.permit;
+    match api::handle_on(shard, frame.bytes, advertised).await {
+        Reply::Later(answer) => {
+            in_flight.push_back(Pending {
+                request,
+                _permit: permit,
+                answer: glommio::spawn_local(answer).detach(),
+            });
+            Ok(())
+        }
+        reply => {
+            finish(socket, in_flight).await?;
+            write_reply(socket, reply, request).await?;
+            drop(permit);
+            Ok(())
+        }
+    }
+}
+
+fn log_end(peer: &str, ended: Result<(), Ended>) {
+    match ended {
+        Ok(()) => {}
+        Err(Ended::Quietly(reason)) => tracing::debug!(%peer, "connection ends: {reason}"),
+        Err(Ended::Closed { reason, request }) => match request {
+            Some(request) => tracing::info!(
+                %peer,
+                api_key = request.api_key_name(),
+                api_version = request.api_version,
+                correlation_id = request.correlation_id,
+                client_id = %request.client_id(),
+                "closing connection: {reason}"
+            ),
+            None => tracing::info!(%peer, "closing connection: {reason}"),
+        },
+    }
+}
+
+/// No delay for small answers; non-blocking, so sendfile returns at a full
+/// socket instead of holding its thread; the send deadline for every write.
+fn prepare(stream: &TcpStream, send_timeout: Option<Duration>) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    // SAFETY: the stream owns the descriptor for the duration of the call.
+    let socket = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) };
+    let flags = nix::fcntl::fcntl(socket.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
+    let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(socket.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
+    stream.set_write_timeout(send_timeout)?;
+    Ok(())
+}
+
 /// Requests answered later, each running as its own task, oldest first.
-type InFlight = VecDeque<glommio::task::JoinHandle<Reply>>;
+type InFlight = VecDeque<Pending>;
+
+/// A request whose answer is still to come.
+struct Pending {
+    request: RequestSummary,
+    /// Its share of the request budget, given back once it is answered.
+    _permit: Option<crate::request_budget::Permit>,
+    answer: glommio::task::JoinHandle<Reply>,
+}
 
 /// The answer of a request whose task was cancelled (the shard stopping).
 fn lost() -> Reply {
@@ -117,242 +256,166 @@ fn lost() -> Reply {
 enum Ended {
     /// The peer went away or a write failed.
     Quietly(String),
-    /// The broker closes it: bad input.
-    Closed(String),
+    /// The broker closes it: bad input or a deadline.
+    Closed {
+        reason: String,
+        /// The request at fault, if one is.
+        request: Option<RequestSummary>,
+    },
+}
+
+impl Ended {
+    fn closed(reason: String) -> Ended {
+        Ended::Closed {
+            reason,
+            request: None,
+        }
+    }
+}
+
+/// What the log says of the request a connection is closed for: its
+/// header's fixed fields and client id, read from the frame as sent
+/// (a malformed header still shows what it has).
+#[derive(Debug, Clone, Copy)]
+struct RequestSummary {
+    api_key: i16,
+    api_version: i16,
+    correlation_id: i32,
+    /// The client id's first bytes (at most `CLIENT_ID_LOGGED_BYTES`).
+    client_id: [u8; CLIENT_ID_LOGGED_BYTES],
+    client_id_len: u8,
+    /// None: a null client id, or a header too short to hold one.
+    has_client_id: bool,
+}
+
+/// How much of a client id the log shows.
+const CLIENT_ID_LOGGED_BYTES: usize = 48;
+
+impl RequestSummary {
+    /// The frame's header fields; the frame reader only returns frames of
+    /// at least 8 bytes.
+    fn of(frame: &Bytes) -> RequestSummary {
+        let field = |at: usize, len: usize| frame.get(at..at + len);
+        let i16_at = |at| field(at, 2).map_or(-1, |b| i16::from_be_bytes([b[0], b[1]]));
+        let mut summary = RequestSummary {
+            api_key: i16_at(0),
+            api_version: i16_at(2),
+            correlation_id: field(4, 4)
+                .map_or(-1, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+            client_id: [0; CLIENT_ID_LOGGED_BYTES],
+            client_id_len: 0,
+            has_client_id: false,
+        };
+        // Every request header version but v0 (ControlledShutdown v0 only)
+        // carries a nullable client id (int16 length) right after.
+        let length = i16_at(8);
+        if length >= 0 {
+            let available = frame.len().saturating_sub(10).min(length as usize);
+            let shown = available.min(CLIENT_ID_LOGGED_BYTES);
+            summary.client_id[..shown].copy_from_slice(&frame[10..10 + shown]);
+            summary.client_id_len = shown as u8;
+            summary.has_client_id = true;
+        }
+        summary
+    }
+
+    fn api_key_name(&self) -> String {
+        match kafka_protocol::messages::ApiKey::try_from(self.api_key) {
+            Ok(key) => format!("{key:?}"),
+            Err(_) => format!("unknown ({})", self.api_key),
+        }
+    }
+
+    fn client_id(&self) -> String {
+        if !self.has_client_id {
+            return "(null)".into();
+        }
+        String::from_utf8_lossy(&self.client_id[..self.client_id_len as usize]).into_owned()
+    }
 }
 
 /// Writes every answer still to come, in order.
-async fn finish(stream: &mut TcpStream, in_flight: &mut InFlight) -> Result<(), Ended> {
+async fn finish(socket: &mut Socket, in_flight: &mut InFlight) -> Result<(), Ended> {
     while !in_flight.is_empty() {
-        answer_oldest(stream, in_flight).await?;
+        answer_oldest(socket, in_flight).await?;
     }
     Ok(())
 }
 
-async fn answer_oldest(stream: &mut TcpStream, in_flight: &mut InFlight) -> Result<(), Ended> {
+async fn answer_oldest(socket: &mut Socket, in_flight: &mut InFlight) -> Result<(), Ended> {
     if let Some(oldest) = in_flight.pop_front() {
-        let reply = oldest.await.unwrap_or_else(lost);
-        write_reply(stream, reply).await?;
+        let reply = oldest.answer.await.unwrap_or_else(lost);
+        write_reply(socket, reply, oldest.request).await?;
     }
     Ok(())
 }
 
-async fn write_reply(stream: &mut TcpStream, reply: Reply) -> Result<(), Ended> {
+async fn write_reply(
+    socket: &mut Socket,
+    reply: Reply,
+    request: RequestSummary,
+) -> Result<(), Ended> {
     let written = match reply {
         Reply::Nothing => Ok(()),
-        Reply::Frame(bytes) => stream.write_all(&bytes).await,
-        Reply::Parts(parts) => write_parts(stream, parts).await,
-        Reply::Close(reason) => return Err(Ended::Closed(reason)),
-        Reply::Later(answer) => return Box::pin(write_reply(stream, answer.await)).await,
+        Reply::Frame(bytes) => socket.stream.write_all(&bytes).await,
+        Reply::Parts(parts) => write_parts(socket, parts).await,
+        Reply::Close(reason) => {
+            return Err(Ended::Closed {
+                reason,
+                request: Some(request),
+            })
+        }
+        Reply::Later(answer) => {
+            return Box::pin(write_reply(socket, answer.await, request)).await;
+        }
     };
-    written.map_err(|error| Ended::Quietly(format!("while writing: {error}")))
+    written.map_err(|error| match (error.kind(), socket.send_timeout) {
+        (std::io::ErrorKind::TimedOut, Some(timeout)) => Ended::Closed {
+            reason: format!(
+                "the client took nothing of the answer for {} ms (socket.send.timeout.ms)",
+                timeout.as_millis()
+            ),
+            request: Some(request),
+        },
+        _ => Ended::Quietly(format!("while writing: {error}")),
+    })
 }
 
-async fn write_parts(stream: &mut TcpStream, parts: Vec<Part>) -> std::io::Result<()> {
+/// Writes an answer's parts in order: bytes through glommio, file ranges
+/// with sendfile on the pool; when the socket is full, the range's next
+/// byte goes through glommio, which waits for room (under the send
+/// timeout), and sendfile resumes after it.
+async fn write_parts(socket: &mut Socket, parts: Vec<Part>) -> std::io::Result<()> {
     for part in parts {
         match part {
-            Part::Bytes(bytes) => stream.write_all(&bytes).await?,
+            Part::Bytes(bytes) => socket.stream.write_all(&bytes).await?,
             Part::File { fd, position, len } => {
-                stream.flush().await?;
-                let socket = stream.as_raw_fd();
-                glommio::executor()
-                    .spawn_blocking(move || {
-                        at_low_priority(|| send_file(socket, &fd, position, len))
-                    })
-                    .await?;
-                crate::metrics::add_sendfile_bytes(len);
+                socket.stream.flush().await?;
+                let for_sendfile = match &socket.for_sendfile {
+                    Some(duplicate) => duplicate.clone(),
+                    None => {
+                        // SAFETY: the stream owns the descriptor while borrowed.
+                        let borrowed = unsafe { BorrowedFd::borrow_raw(socket.stream.as_raw_fd()) };
+                        let duplicate = Arc::new(borrowed.try_clone_to_owned()?);
+                        socket.for_sendfile = Some(duplicate.clone());
+                        duplicate
+                    }
+                };
+                let end = position + len;
+                let mut at = position;
+                while at < end {
+                    let progress =
+                        sendfile_pool::send(for_sendfile.clone(), fd.clone(), at, end).await?;
+                    at += progress.sent;
+                    crate::metrics::add_sendfile_bytes(progress.sent);
+                    if let Some(byte) = progress.next_byte {
+                        socket.stream.write_all(&[byte]).await?;
+                        at += 1;
+                        crate::metrics::add_memory_record_bytes(1);
+                    }
+                }
             }
         }
     }
-    stream.flush().await
-}
-
-/// Runs `send` at a lower CPU priority than the shards (`SENDFILE_NICE`
-/// above the nice value the thread started with) and restores that value
-/// after: when the cores are busy, a catch-up reader gets the CPU the
-/// shards leave instead of delaying their answers to producers, while the
-/// other work of the blocking pool (file creation, directory syncs) keeps
-/// the shards' priority. Where raising a priority back is not allowed (no
-/// CAP_SYS_NICE) the thread stays lowered, never lower.
-fn at_low_priority<R>(send: impl FnOnce() -> R) -> R {
-    thread_local! {
-        static STARTING_NICE: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
-    }
-    let thread = nix::unistd::gettid().as_raw() as nix::libc::id_t;
-    let Some(base) = STARTING_NICE.with(|cell| {
-        cell.get().or_else(|| {
-            let nice = current_nice(thread)?;
-            cell.set(Some(nice));
-            Some(nice)
-        })
-    }) else {
-        return send();
-    };
-    set_nice(thread, (base + SENDFILE_NICE).min(NICE_LOWEST));
-    let result = send();
-    set_nice(thread, base);
-    result
-}
-
-/// The lowest priority a nice value can give.
-const NICE_LOWEST: i32 = 19;
-
-/// A thread's nice value, if it can be read.
-fn current_nice(thread: nix::libc::id_t) -> Option<i32> {
-    // getpriority may return -1 as a value: errno tells an error apart.
-    nix::errno::Errno::clear();
-    // SAFETY: getpriority has no memory effects.
-    let nice = unsafe { nix::libc::getpriority(nix::libc::PRIO_PROCESS, thread) };
-    (nice != -1 || nix::errno::Errno::last_raw() == 0).then_some(nice)
-}
-
-fn set_nice(thread: nix::libc::id_t, nice: i32) {
-    // SAFETY: setpriority has no memory effects; it sets a thread's nice value.
-    let result = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, thread, nice) };
-    if result != 0 {
-        tracing::debug!(
-            "could not set a sendfile thread's nice value to {nice}: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-}
-
-/// Sends `len` bytes of `file` from `position` with sendfile, a window of
-/// `READ_AHEAD_WINDOW_BYTES` at a time: the next window is read ahead
-/// (`POSIX_FADV_WILLNEED`, which only starts the reads) while this one goes
-/// out. Segment descriptors have the kernel's readahead off, so a cold
-/// range reaches the disk as at most two window-sized reads per sending
-/// thread instead of several 4 MiB readahead requests, and the direct
-/// writes of producers wait behind little. Warm pages cost one page-cache
-/// lookup per window. Runs on the blocking pool; waits with poll if the
-/// socket is non-blocking and its buffer is full.
-fn send_file(socket: RawFd, file: &OwnedFd, position: u64, len: u64) -> std::io::Result<()> {
-    use std::os::fd::BorrowedFd;
-    // SAFETY: the connection task holds the stream open until this returns.
-    let socket = unsafe { BorrowedFd::borrow_raw(socket) };
-    let end = position + len;
-    read_ahead(file, position, end);
-    let mut window_start = position;
-    while window_start < end {
-        let window_end = end.min(window_start + READ_AHEAD_WINDOW_BYTES);
-        read_ahead(file, window_end, end);
-        send_window(socket, file, window_start, window_end)?;
-        window_start = window_end;
-    }
-    Ok(())
-}
-
-/// Starts reading `[from, min(from + window, end))` into the page cache.
-/// Advice only: a failure costs speed, not correctness.
-fn read_ahead(file: &OwnedFd, from: u64, end: u64) {
-    if from >= end {
-        return;
-    }
-    let len = (end - from).min(READ_AHEAD_WINDOW_BYTES);
-    let _ = nix::fcntl::posix_fadvise(
-        file.as_raw_fd(),
-        from as i64,
-        len as i64,
-        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_WILLNEED,
-    );
-}
-
-fn send_window(
-    socket: std::os::fd::BorrowedFd<'_>,
-    file: &OwnedFd,
-    start: u64,
-    end: u64,
-) -> std::io::Result<()> {
-    let mut offset = start as i64;
-    let end = end as i64;
-    while offset < end {
-        let count = (end - offset) as usize;
-        match nix::sys::sendfile::sendfile64(socket, file, Some(&mut offset), count) {
-            Ok(0) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "segment ended early",
-                ))
-            }
-            Ok(_) => {}
-            Err(nix::errno::Errno::EAGAIN) => {
-                let mut poll = [nix::poll::PollFd::new(
-                    socket,
-                    nix::poll::PollFlags::POLLOUT,
-                )];
-                nix::poll::poll(&mut poll, nix::poll::PollTimeout::from(100u16))?;
-            }
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::{Read, Write};
-    use std::os::unix::net::UnixStream;
-
-    /// Ranges that start mid-window, span several windows and end short
-    /// of a window arrive whole and in order.
-    #[test]
-    fn send_file_sends_exactly_the_range_across_windows() {
-        let window = READ_AHEAD_WINDOW_BYTES as usize;
-        let contents: Vec<u8> = (0..3 * window + 5_000)
-            .map(|index| (index % 251) as u8)
-            .collect();
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&contents).unwrap();
-        let file = OwnedFd::from(file);
-        for (position, len) in [
-            (0, contents.len()),
-            (17, window),
-            (window - 3, 2 * window + 9),
-            (contents.len() - 1, 1),
-        ] {
-            let (sender, mut receiver) = UnixStream::pair().unwrap();
-            let reader = std::thread::spawn(move || {
-                let mut received = Vec::new();
-                receiver.read_to_end(&mut received).unwrap();
-                received
-            });
-            send_file(sender.as_raw_fd(), &file, position as u64, len as u64).unwrap();
-            drop(sender);
-            let received = reader.join().unwrap();
-            assert_eq!(received.len(), len, "range {position}+{len}");
-            assert!(received == contents[position..position + len]);
-        }
-    }
-
-    /// The send runs SENDFILE_NICE below the thread's own priority, and the
-    /// thread gets its own priority back after, however often it sends.
-    #[test]
-    fn sending_lowers_the_priority_only_while_it_sends() {
-        std::thread::spawn(|| {
-            let thread = nix::unistd::gettid().as_raw() as nix::libc::id_t;
-            // A broker started under `nice`: its threads are not at 0.
-            set_nice(thread, 3);
-            let before = current_nice(thread).unwrap();
-            assert_eq!(before, 3);
-            for _ in 0..3 {
-                let during = at_low_priority(|| current_nice(thread).unwrap());
-                assert_eq!(during, (before + SENDFILE_NICE).min(NICE_LOWEST));
-                assert_eq!(current_nice(thread).unwrap(), before, "restored");
-            }
-        })
-        .join()
-        .unwrap();
-    }
-
-    #[test]
-    fn send_file_past_the_end_is_an_error_not_a_hang() {
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&[7u8; 1000]).unwrap();
-        let file = OwnedFd::from(file);
-        let (sender, _receiver) = UnixStream::pair().unwrap();
-        let error = send_file(sender.as_raw_fd(), &file, 900, 200).unwrap_err();
-        assert_eq!(error.kind(), std::io::ErrorKind::UnexpectedEof);
-    }
+    socket.stream.flush().await
 }

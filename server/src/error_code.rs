@@ -42,12 +42,21 @@ pub fn for_batch(error: &BatchError) -> ResponseError {
         BatchError::CrcMismatch { .. }
         | BatchError::Truncated { .. }
         | BatchError::BatchLengthInvalid { .. }
-        | BatchError::BaseOffsetInvalid { .. } => ResponseError::CorruptMessage,
+        | BatchError::BaseOffsetInvalid { .. }
+        | BatchError::DecompressionFailed { .. }
+        | BatchError::LegacyMessageMalformed { .. }
+        | BatchError::LegacyCrcMismatch { .. } => ResponseError::CorruptMessage,
+        // The Java producer splits a batch and retries on MESSAGE_TOO_LARGE.
+        BatchError::InflatedTooLarge { .. } => ResponseError::MessageTooLarge,
+        BatchError::CompressionUnsupportedForMagic { .. } => {
+            ResponseError::UnsupportedCompressionType
+        }
         BatchError::UnsupportedMagic { .. } => ResponseError::UnsupportedForMessageFormat,
         BatchError::TimestampOutOfRange { .. } => ResponseError::InvalidTimestamp,
         BatchError::CompressionInvalid { .. }
         | BatchError::RecordCountInvalid { .. }
         | BatchError::RecordMalformed { .. }
+        | BatchError::LegacyMessageSetInvalid { .. }
         | BatchError::TransactionalUnsupported
         | BatchError::Empty => ResponseError::InvalidRecord,
     }
@@ -81,5 +90,48 @@ mod tests {
             .code(),
             87
         );
+        // The new batch errors (record_batch/validate.rs, legacy.rs).
+        let compression = engine::record_batch::Compression::Gzip;
+        for (error, code) in [
+            (
+                BatchError::DecompressionFailed {
+                    compression,
+                    reason: String::new(),
+                },
+                2,
+            ),
+            (
+                BatchError::InflatedTooLarge {
+                    compression,
+                    max: 1,
+                },
+                10,
+            ),
+            (
+                BatchError::CompressionUnsupportedForMagic {
+                    compression: engine::record_batch::Compression::Zstd,
+                    magic: 1,
+                },
+                76,
+            ),
+            (
+                BatchError::LegacyMessageMalformed {
+                    offset: 0,
+                    reason: "",
+                },
+                2,
+            ),
+            (
+                BatchError::LegacyCrcMismatch {
+                    offset: 0,
+                    expected: 1,
+                    actual: 2,
+                },
+                2,
+            ),
+            (BatchError::LegacyMessageSetInvalid { reason: "" }, 87),
+        ] {
+            assert_eq!(for_batch(&error).code(), code, "{error:?}");
+        }
     }
 }

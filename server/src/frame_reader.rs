@@ -14,11 +14,20 @@
 //! buffer is initialized at most `LARGE_FRAME_STEP_BYTES` ahead of what
 //! has arrived: an announced size commits no memory by itself.
 //!
-//! Cancel-safe: bytes read stay in the reader when a `next` is dropped, so
-//! a connection can wait for the next request and for an earlier answer at
-//! once.
+//! Request bytes in flight (`queued.max.request.bytes`): with a budget, a
+//! frame's size is taken from the shard's budget once its size prefix is
+//! read and before any of its body is; a frame that does not fit waits
+//! (its connection reads nothing more) until answers of earlier requests
+//! give bytes back. The permit travels with the frame, and the connection
+//! drops it once the request is answered. Waits are served in the order
+//! they came (`request_budget`), so small frames never starve a large one.
+//!
+//! Cancel-safe: bytes read, and a permit taken, stay in the reader when a
+//! `next` is dropped, so a connection can wait for the next request and
+//! for an earlier answer at once.
 
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -26,6 +35,7 @@ use futures_lite::AsyncRead;
 
 use crate::frame_buffer;
 use crate::limits::READ_CHUNK_BYTES;
+use crate::request_budget::{Permit, RequestBudget};
 
 /// Frames above this size are read into a pooled buffer of their own.
 const SMALL_FRAME_BYTES_MAX: usize = 16 * 1024;
@@ -55,6 +65,13 @@ struct Large {
     filled: usize,
 }
 
+/// One request's bytes (without the size prefix) and, with a budget, the
+/// share of it they hold until the request is answered.
+pub struct Frame {
+    pub bytes: Bytes,
+    pub permit: Option<Permit>,
+}
+
 pub struct FrameReader {
     /// `head[start..end]` has been read and not yet returned.
     head: Box<[u8]>,
@@ -62,16 +79,22 @@ pub struct FrameReader {
     end: usize,
     large: Option<Large>,
     request_max: usize,
+    /// The shard's request bytes budget, if bounded.
+    budget: Option<Rc<RequestBudget>>,
+    /// The budget taken for the frame being read.
+    permit: Option<Permit>,
 }
 
 impl FrameReader {
-    pub fn new(request_max: usize) -> FrameReader {
+    pub fn new(request_max: usize, budget: Option<Rc<RequestBudget>>) -> FrameReader {
         FrameReader {
             head: vec![0u8; READ_CHUNK_BYTES].into_boxed_slice(),
             start: 0,
             end: 0,
             large: None,
             request_max,
+            budget,
+            permit: None,
         }
     }
 
@@ -79,12 +102,15 @@ impl FrameReader {
     pub async fn next<S: AsyncRead + Unpin>(
         &mut self,
         stream: &mut S,
-    ) -> Result<Option<Bytes>, FrameError> {
+    ) -> Result<Option<Frame>, FrameError> {
         loop {
             if let Some(large) = &mut self.large {
                 if large.filled == large.size {
                     let large = self.large.take().expect("checked above");
-                    return Ok(Some(frame_buffer::freeze(large.buffer, large.size)));
+                    return Ok(Some(Frame {
+                        bytes: frame_buffer::freeze(large.buffer, large.size),
+                        permit: self.permit.take(),
+                    }));
                 }
                 let ready = (large.filled + LARGE_FRAME_STEP_BYTES).min(large.size);
                 frame_buffer::initialize_to(&mut large.buffer, ready);
@@ -96,8 +122,16 @@ impl FrameReader {
                 large.filled += count;
                 continue;
             }
-            if let Some(frame) = self.frame_in_head()? {
-                return Ok(Some(frame));
+            if let Some(size) = self.size_in_head()? {
+                if let (Some(budget), None) = (&self.budget, &self.permit) {
+                    self.permit = Some(budget.acquire(size).await);
+                }
+                if let Some(bytes) = self.frame_in_head(size) {
+                    return Ok(Some(Frame {
+                        bytes,
+                        permit: self.permit.take(),
+                    }));
+                }
             }
             if self.large.is_some() {
                 continue;
@@ -122,9 +156,8 @@ impl FrameReader {
         }
     }
 
-    /// A whole small frame from the head buffer, or `None` if more bytes
-    /// are needed; starts a large frame when the size says so.
-    fn frame_in_head(&mut self) -> Result<Option<Bytes>, FrameError> {
+    /// The size of the next frame, once its prefix is in the head buffer.
+    fn size_in_head(&self) -> Result<Option<usize>, FrameError> {
         let available = &self.head[self.start..self.end];
         let Some(prefix) = available.first_chunk::<SIZE_BYTES>() else {
             return Ok(None);
@@ -134,7 +167,14 @@ impl FrameReader {
         if size < 8 || size as usize > self.request_max {
             return Err(FrameError::SizeOutOfBounds(size));
         }
-        let size = size as usize;
+        Ok(Some(size as usize))
+    }
+
+    /// The whole small frame of `size` bytes at the front of the head
+    /// buffer, or `None` if more bytes are needed; starts a large frame
+    /// when the size says so.
+    fn frame_in_head(&mut self, size: usize) -> Option<Bytes> {
+        let available = &self.head[self.start..self.end];
         let body = &available[SIZE_BYTES..];
         if size > SMALL_FRAME_BYTES_MAX {
             let filled = body.len().min(size);
@@ -147,14 +187,14 @@ impl FrameReader {
                 size,
                 filled,
             });
-            return Ok(None);
+            return None;
         }
         if body.len() < size {
-            return Ok(None);
+            return None;
         }
         let frame = Bytes::copy_from_slice(&body[..size]);
         self.consume(SIZE_BYTES + size);
-        Ok(Some(frame))
+        Some(frame)
     }
 
     /// Drops `count` bytes from the front of the head buffer.
@@ -230,12 +270,12 @@ mod tests {
             step: 0,
             stall: false,
         };
-        let mut reader = FrameReader::new(10 << 20);
+        let mut reader = FrameReader::new(10 << 20, None);
         let mut frames = Vec::new();
         let ended = futures_lite::future::block_on(async {
             loop {
                 match reader.next(&mut stream).await {
-                    Ok(Some(frame)) => frames.push(frame),
+                    Ok(Some(frame)) => frames.push(frame.bytes),
                     Ok(None) => return Ok(()),
                     Err(error) => return Err(error),
                 }
@@ -294,7 +334,7 @@ mod tests {
             step: 0,
             stall: true,
         };
-        let mut reader = FrameReader::new(size);
+        let mut reader = FrameReader::new(size, None);
         let pending = futures_lite::future::block_on(futures_lite::future::poll_once(
             reader.next(&mut stream),
         ));

@@ -4,18 +4,23 @@
 //! thin `main` over `cli::main`; the library exists so that fuzz targets and
 //! benchmarks can drive the request path through a public API.
 
-mod api;
+pub mod api;
 mod broker;
 pub mod cli;
 mod config;
 mod connection;
+mod connection_quota;
 mod controller;
 mod error_code;
 mod frame_buffer;
 mod frame_reader;
 mod group;
+pub mod harness;
 mod limits;
+mod listeners;
 mod metrics;
+mod request_budget;
+mod sendfile_pool;
 mod shard;
 #[cfg(feature = "tools")]
 mod tools;

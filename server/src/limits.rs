@@ -23,6 +23,14 @@ pub const FRAME_POOL_BUFFER_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// (nice values: the shards' plus this).
 pub const SENDFILE_NICE: i32 = 10;
 
+/// Threads per shard that send segment files (`sendfile_pool`).
+pub const SENDFILE_THREADS: usize = 4;
+
+/// Bytes one sendfile job sends at most before it hands its thread to the
+/// next connection's job: a catch-up reader of a large range shares the
+/// pool with the others instead of holding a thread for the whole range.
+pub const SENDFILE_JOB_BYTES_MAX: u64 = 4 * READ_AHEAD_WINDOW_BYTES;
+
 /// Bytes of a segment file a sending thread reads ahead of what it sends
 /// (one window in flight while the previous one is sent). The disk here
 /// reads 128 KiB requests four at a time at ~1.4 GB/s with 0.35 ms

@@ -18,11 +18,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use engine::{LogConfig, PartitionLog};
+use engine::PartitionLog;
 use futures_channel::oneshot;
 use glommio::channels::channel_mesh::{Receivers, Senders};
 
 use crate::config::BrokerConfig;
+use crate::topic_config::log_config_for;
 use crate::topics::{TopicMeta, TopicTable};
 
 /// A unit of work sent to another shard: it runs there with that shard's state.
@@ -50,6 +51,19 @@ pub async fn sleep_until(deadline: Instant) {
     }
 }
 
+/// Lets the executor run other tasks if this one has had its share: long
+/// CPU work on a shard (inflating a batch to validate it) calls it
+/// between pieces.
+pub async fn yield_if_needed() {
+    glommio::yield_if_needed().await;
+}
+
+/// Runs `work` on the shard's blocking pool and waits for it: for work
+/// that may block on the disk or costs CPU the shard should not spend.
+pub async fn run_blocking<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> R {
+    glommio::executor().spawn_blocking(work).await
+}
+
 /// Runs `future` until `deadline`: `None` if the deadline came first.
 pub async fn until<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
     let timer = std::pin::pin!(sleep_until(deadline));
@@ -61,71 +75,6 @@ pub async fn until<F: Future>(deadline: Instant, future: F) -> Option<F::Output>
 
 pub fn partition_dir(log_dir: &std::path::Path, topic: &str, partition: i32) -> PathBuf {
     log_dir.join(format!("{topic}-{partition}"))
-}
-
-/// Kafka topic-level keys Ringlog applies, and how they map to the engine.
-pub const TOPIC_CONFIG_KEYS: &[&str] = &[
-    "retention.ms",
-    "retention.bytes",
-    "segment.bytes",
-    "segment.ms",
-    "cleanup.policy",
-    "max.message.bytes",
-    "message.timestamp.type",
-    "flush.messages",
-    "flush.ms",
-];
-
-/// The engine settings for a partition of a topic with these overrides.
-pub fn log_config_for(
-    broker: &BrokerConfig,
-    configs: &std::collections::BTreeMap<String, String>,
-) -> Result<LogConfig, String> {
-    let mut config = broker.log_config();
-    for (key, value) in configs {
-        let number = || {
-            value
-                .parse::<i64>()
-                .map_err(|_| format!("{key}: {value:?} is not a number"))
-        };
-        match key.as_str() {
-            "retention.ms" => config.retention_ms = u64::try_from(number()?).ok(),
-            "retention.bytes" => config.retention_bytes = u64::try_from(number()?).ok(),
-            "segment.bytes" => {
-                config.segment_bytes =
-                    u64::try_from(number()?).map_err(|_| format!("{key} must be positive"))?
-            }
-            "segment.ms" => config.segment_ms = u64::try_from(number()?).ok(),
-            "max.message.bytes" => {
-                config.max_message_bytes =
-                    usize::try_from(number()?).map_err(|_| format!("{key} must be positive"))?
-            }
-            "flush.messages" => config.flush_messages = u64::try_from(number()?).ok(),
-            "flush.ms" => config.flush_ms = u64::try_from(number()?).ok(),
-            "message.timestamp.type" => {
-                config.timestamp_type = match value.as_str() {
-                    "CreateTime" => engine::TimestampType::CreateTime,
-                    "LogAppendTime" => engine::TimestampType::LogAppendTime,
-                    _ => {
-                        return Err(format!(
-                            "{key}: {value:?} is neither CreateTime nor LogAppendTime"
-                        ))
-                    }
-                }
-            }
-            "cleanup.policy" => {
-                if !matches!(
-                    value.as_str(),
-                    "delete" | "compact" | "compact,delete" | "delete,compact"
-                ) {
-                    return Err(format!("{key}: {value:?} is not delete or compact"));
-                }
-            }
-            _ => return Err(format!("unknown topic config {key}")),
-        }
-    }
-    config.validate().map_err(|error| error.to_string())?;
-    Ok(config)
 }
 
 pub struct Shard {
@@ -140,6 +89,9 @@ pub struct Shard {
     /// so a stopping shard can end their reads (`stop_reading_connections`).
     open_connections: RefCell<HashMap<u64, std::os::fd::RawFd>>,
     next_connection_id: Cell<u64>,
+    /// Request bytes this shard's connections may hold in flight
+    /// (`queued.max.request.bytes`), if bounded; see `frame_reader`.
+    pub request_budget: Option<Rc<crate::request_budget::RequestBudget>>,
     /// Set once the broker is shutting down: long waits end early.
     pub stopping: Cell<bool>,
     /// Serialises topic-table changes (used on the controller shard).
@@ -153,6 +105,9 @@ pub struct Shard {
 
 impl Shard {
     pub fn new(id: usize, count: usize, config: Arc<BrokerConfig>, senders: Senders<Job>) -> Shard {
+        let request_budget = config
+            .queued_max_request_bytes()
+            .map(crate::request_budget::RequestBudget::new);
         Shard {
             id,
             count,
@@ -163,6 +118,7 @@ impl Shard {
             senders,
             open_connections: RefCell::new(HashMap::new()),
             next_connection_id: Cell::new(0),
+            request_budget,
             stopping: Cell::new(false),
             controller_changes: Rc::new(glommio::sync::Semaphore::new(1)),
             producer_ids: Cell::new((0, 0)),
@@ -183,6 +139,14 @@ impl Shard {
 
     pub fn topic(&self, name: &str) -> Option<TopicMeta> {
         self.topics.borrow().topics.get(name).cloned()
+    }
+
+    /// The name of the topic with this id, from this shard's copy.
+    pub fn topic_name_of(&self, topic_id: uuid::Uuid) -> Option<String> {
+        self.topics
+            .borrow()
+            .name_of(topic_id.as_u128())
+            .map(str::to_string)
     }
 
     /// Registers an open connection's socket; returns its id, which
@@ -353,24 +317,5 @@ mod tests {
         }
         assert_eq!(counts, [4, 4]);
         assert_eq!(shard_of("events", 3, 1), 0);
-    }
-
-    #[test]
-    fn topic_configs_map_onto_the_engine() {
-        let broker = BrokerConfig::embedded_default();
-        let mut configs = std::collections::BTreeMap::new();
-        configs.insert("retention.ms".to_string(), "1000".to_string());
-        configs.insert(
-            "message.timestamp.type".to_string(),
-            "LogAppendTime".to_string(),
-        );
-        let config = log_config_for(&broker, &configs).unwrap();
-        assert_eq!(config.retention_ms, Some(1000));
-        assert_eq!(config.timestamp_type, engine::TimestampType::LogAppendTime);
-        configs.insert("segment.bytes".to_string(), "12".to_string());
-        assert!(log_config_for(&broker, &configs).is_err());
-        configs.remove("segment.bytes");
-        configs.insert("no.such.key".to_string(), "1".to_string());
-        assert!(log_config_for(&broker, &configs).is_err());
     }
 }

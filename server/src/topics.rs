@@ -47,6 +47,15 @@ pub fn new_topic_id(name: &str) -> u128 {
 }
 
 impl TopicTable {
+    /// The name of the topic with `topic_id` (requests from Fetch v13 and
+    /// Produce v13 name topics by id, KIP-516).
+    pub fn name_of(&self, topic_id: u128) -> Option<&str> {
+        self.topics
+            .iter()
+            .find(|(_, meta)| meta.topic_id == topic_id)
+            .map(|(name, _)| name.as_str())
+    }
+
     pub fn path(log_dir: &Path) -> PathBuf {
         log_dir.join(TOPICS_FILE)
     }

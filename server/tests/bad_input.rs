@@ -98,7 +98,12 @@ fn unsupported_api_versions_version_gets_the_table_in_v0() {
         .iter()
         .find(|key| key.api_key == ApiKey::Produce as i16)
         .unwrap();
-    assert_eq!((produce.min_version, produce.max_version), (3, 11));
+    let table = ringlog::api::versions::supported(ApiKey::Produce).unwrap();
+    assert_eq!(
+        (produce.min_version, produce.max_version),
+        (*table.start(), *table.end()),
+        "ApiVersions advertises exactly the versions table"
+    );
     assert!(
         supported
             .api_keys
@@ -189,4 +194,40 @@ fn bad_batches_get_precise_errors_and_harm_nothing() {
         response.responses[0].partition_responses[0].base_offset, 4,
         "two good batches of two records came before"
     );
+}
+
+/// A close names the request at fault: API key, version, correlation id
+/// and client id (issue 13), so an operator can tell which client sent it.
+#[test]
+fn a_close_is_logged_with_the_request_at_fault() {
+    let broker = Broker::start_logged(1, &[]);
+    let mut raw = Raw::connect(&broker);
+    // Produce v99 from client "who-did-it", correlation id 4242.
+    let mut frame = vec![0, 0, 0, 99];
+    frame.extend_from_slice(&4242i32.to_be_bytes());
+    frame.extend_from_slice(&10i16.to_be_bytes());
+    frame.extend_from_slice(b"who-did-it");
+    raw.send_bytes(&frame);
+    assert!(raw.is_closed());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        let log = broker.log_text();
+        if let Some(line) = log.lines().find(|line| line.contains("closing connection")) {
+            break line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no close logged:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    for field in [
+        "api_key=\"Produce\"",
+        "api_version=99",
+        "correlation_id=4242",
+        "client_id=who-did-it",
+        "v99",
+    ] {
+        assert!(line.contains(field), "{field} missing from: {line}");
+    }
 }

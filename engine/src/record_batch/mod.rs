@@ -7,18 +7,32 @@
 //! Validation happens twice, as TIGER_STYLE asks: before an append
 //! ([`RecordBatch::parse`] with [`Validation::Client`]) and again when
 //! recovery reads the batch back from disk ([`Validation::Stored`]).
+//!
+//! Beside the view: [`compression`] (Kafka's four codecs as bounded
+//! inflate streams), [`validate`] (the records of a compressed client
+//! batch, walked in pieces as Kafka's LogValidator walks them; `parse`
+//! itself never inflates) and [`legacy`] (message formats v0 and v1, up-
+//! and down-converted).
 
 mod builder;
+pub mod compression;
 mod header;
+pub mod legacy;
 mod records;
+pub mod validate;
 pub mod varint;
 
 pub use builder::{raw_batch, BatchBuilder, Header, Record};
+pub use compression::{compress, inflate, Inflater, Lz4Checksum};
 pub use header::{
     Compression, RecordBatchHeader, TimestampType, ATTRIBUTE_CONTROL, ATTRIBUTE_LOG_APPEND_TIME,
     ATTRIBUTE_TRANSACTIONAL, CRC_START_BYTES,
 };
 pub use records::{RecordHeaderView, RecordView, Records};
+pub use validate::{
+    for_each_record_timestamp, record_offsets_and_timestamps, validate_records, BatchValidator,
+    RecordsSummary, RecordsWalker, Step,
+};
 
 use zerocopy::FromBytes;
 
@@ -264,8 +278,8 @@ impl<'a> RecordBatch<'a> {
         self.header().base_sequence.get()
     }
 
-    /// The records of an uncompressed batch; `None` when compressed (the
-    /// engine stores compressed batches as sent and never inflates them).
+    /// The records of an uncompressed batch; `None` when compressed (stored
+    /// as sent; [`validate`] and [`compression`] walk them inflated).
     pub fn records(&self) -> Option<Records<'a>> {
         if self.compression() != Compression::None {
             return None;
@@ -364,6 +378,26 @@ fn batch_size_within(bytes: &[u8]) -> Result<usize, BatchError> {
         });
     }
     Ok(size)
+}
+
+/// Sets the `maxTimestamp` of the one batch `batch` holds and recomputes
+/// its CRC-32C, as Kafka's `LogValidator` does (`setMaxTimestamp`) when a
+/// CreateTime batch's header disagrees with its records (Sarama writes -1
+/// in compressed batches). The caller knows the records' largest timestamp
+/// from walking them (`RecordsSummary::timestamp_max`).
+pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: TimestampMs) {
+    assert!(batch.len() >= BATCH_HEADER_BYTES, "a whole batch");
+    let len = batch.len();
+    let (header, _) =
+        RecordBatchHeader::mut_from_prefix(&mut batch[..]).expect("a header's worth of bytes");
+    assert_eq!(
+        header.batch_length.get() as usize + 12,
+        len,
+        "exactly one batch"
+    );
+    header.max_timestamp.set(max_timestamp.0);
+    let crc = crc32c::crc32c(&batch[CRC_START_BYTES..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
 fn stamp_header(head: &mut [u8; BATCH_HEADER_BYTES], body: &[u8], stamp: AppendStamp) {

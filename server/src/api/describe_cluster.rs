@@ -7,28 +7,22 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::authorized_operations;
 use super::metadata::CLUSTER_ID;
 use super::reply::Reply;
 use super::{encode, Preamble};
 use crate::error_code;
+use crate::listeners::Endpoint;
 use crate::shard::Shard;
 
 /// Kafka's `EndpointType` codes (DescribeCluster v1+).
 const ENDPOINT_BROKERS: i8 = 1;
 
-/// Kafka's "authorized operations were not requested".
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
-
-/// With no authorizer every operation the cluster resource has is allowed:
-/// ALTER (7), CREATE (5), CLUSTER_ACTION (9), DESCRIBE (8),
-/// DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11), IDEMPOTENT_WRITE (12).
-const CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-
 pub async fn handle(
     shard: &Rc<Shard>,
     preamble: Preamble,
     request: DescribeClusterRequest,
+    advertised: &Endpoint,
 ) -> Reply {
     let response = DescribeClusterResponse::default().with_endpoint_type(ENDPOINT_BROKERS);
     // This listener serves brokers; there is no separate controller endpoint.
@@ -44,15 +38,11 @@ pub async fn handle(
         );
     }
     let node_id = shard.config.node_id();
-    let (host, port) = shard
-        .config
-        .advertised_listener()
-        .unwrap_or_else(|_| ("127.0.0.1".into(), 9092));
-    let operations = if request.include_cluster_authorized_operations {
-        CLUSTER_OPERATIONS
-    } else {
-        OPERATIONS_NOT_REQUESTED
-    };
+    let (host, port) = (advertised.host.clone(), advertised.port);
+    let operations = authorized_operations::answer(
+        request.include_cluster_authorized_operations,
+        authorized_operations::CLUSTER,
+    );
     let response = response
         .with_error_code(error_code::NONE)
         .with_cluster_id(StrBytes::from_static_str(CLUSTER_ID))

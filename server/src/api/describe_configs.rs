@@ -98,7 +98,7 @@ fn describe(
                         .with_documentation(
                             detail
                                 .documentation
-                                .then(|| StrBytes::from_static_str(described.doc)),
+                                .then(|| StrBytes::from_string(described.doc.clone())),
                         )
                 })
                 .collect())

@@ -6,19 +6,13 @@ use std::rc::Rc;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
+use super::authorized_operations;
 use super::group_common::str_bytes;
 use super::reply::Reply;
 use super::{encode, Preamble};
 use crate::error_code;
 use crate::group::{self, GroupSummary};
 use crate::shard::Shard;
-
-/// Kafka's "authorized operations were not requested".
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
-
-/// With no authorizer, every operation a group has: READ (3), DELETE (6),
-/// DESCRIBE (8).
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 pub async fn handle(
     shard: &Rc<Shard>,
@@ -38,11 +32,10 @@ pub async fn handle(
         }
     });
     let answers = futures_util::future::join_all(asks).await;
-    let operations = if version >= 3 && request.include_authorized_operations {
-        GROUP_OPERATIONS
-    } else {
-        OPERATIONS_NOT_REQUESTED
-    };
+    let operations = authorized_operations::answer(
+        version >= 3 && request.include_authorized_operations,
+        authorized_operations::GROUP,
+    );
     let groups = request
         .groups
         .iter()

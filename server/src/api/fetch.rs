@@ -23,7 +23,7 @@ use kafka_protocol::messages::FetchRequest;
 use kafka_protocol::ResponseError;
 
 use super::reply::{Part, Reply};
-use super::Preamble;
+use super::{record_formats, Preamble};
 use crate::error_code;
 use crate::shard::{self, Shard};
 
@@ -81,6 +81,8 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
         );
     }
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    // Fetch v0-v3 read message formats 0 and 1 (down-converted).
+    let magic = record_formats::fetch_magic(preamble.api_version);
     let max_bytes = if request.max_bytes <= 0 {
         i32::MAX as u64
     } else {
@@ -89,10 +91,21 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
     let min_bytes = request.min_bytes.max(0) as u64;
     let mut wanted = Vec::new();
     let mut topic_sizes = Vec::new();
+    // Old fetchers of topics with message.downconversion.enable=false get
+    // UNSUPPORTED_VERSION for their partitions, as from Kafka 3.x.
+    let mut refused = Vec::new();
     for topic in &request.topics {
-        let name: Rc<str> = Rc::from(topic.topic.as_str());
-        topic_sizes.push((name.clone(), topic.partitions.len()));
+        // From v13 topics are named by id (KIP-516); an unknown id reads
+        // as the empty name, which no topic has (UNKNOWN_TOPIC_ID).
+        let name: Rc<str> = if preamble.api_version >= 13 {
+            Rc::from(shard.topic_name_of(topic.topic_id).unwrap_or_default())
+        } else {
+            Rc::from(topic.topic.as_str())
+        };
+        topic_sizes.push((name.clone(), topic.topic_id, topic.partitions.len()));
+        let refuse = magic.is_some() && !down_conversion_enabled(shard, &name);
         for partition in &topic.partitions {
+            refused.push(refuse);
             wanted.push(Wanted {
                 topic: name.clone(),
                 partition: partition.partition,
@@ -103,6 +116,9 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
     }
     let mut by_owner: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (index, want) in wanted.iter().enumerate() {
+        if refused[index] {
+            continue;
+        }
         by_owner
             .entry(shard.owner_of(&want.topic, want.partition))
             .or_default()
@@ -113,7 +129,16 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
     let mut waits = FuturesUnordered::new();
     let mut waiting_on = vec![false; shard.count];
     loop {
-        let gathered = gather(shard, &wanted, &by_owner, max_bytes).await;
+        let mut gathered = gather(shard, &wanted, &by_owner, max_bytes, magic).await;
+        for (data, _) in gathered
+            .iter_mut()
+            .zip(&refused)
+            .filter(|(_, refused)| **refused)
+        {
+            let partition = data.partition;
+            *data = PartitionData::failed(ResponseError::UnsupportedVersion.code());
+            data.partition = partition;
+        }
         let total: u64 = gathered.iter().map(|data| data.bytes).sum();
         let any_error = gathered
             .iter()
@@ -158,6 +183,17 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
     }
 }
 
+/// Whether a topic's `message.downconversion.enable` lets old fetchers read it.
+fn down_conversion_enabled(shard: &Shard, topic: &str) -> bool {
+    shard.topic(topic).is_none_or(|meta| {
+        crate::topic_config::value_in_force(
+            &shard.config,
+            &meta.configs,
+            "message.downconversion.enable",
+        ) != "false"
+    })
+}
+
 /// On the owning shard: returns once one of `partitions` has a high
 /// watermark above the one seen, the deadline passes, or the shard stops.
 async fn wait_for_data(shard: Rc<Shard>, partitions: Vec<(String, i32, i64)>, deadline: Instant) {
@@ -194,6 +230,7 @@ async fn gather(
     wanted: &[Wanted],
     by_owner: &BTreeMap<usize, Vec<usize>>,
     max_bytes: u64,
+    magic: Option<i8>,
 ) -> Vec<PartitionData> {
     let reads = by_owner.iter().map(|(&owner, indices)| {
         let jobs: Vec<(String, i32, i64, u64)> = indices
@@ -208,7 +245,7 @@ async fn gather(
                 )
             })
             .collect();
-        read_on(shard, owner, jobs, max_bytes)
+        read_on(shard, owner, jobs, max_bytes, magic)
     });
     let mut gathered: Vec<Option<PartitionData>> = (0..wanted.len()).map(|_| None).collect();
     for ((_, indices), results) in by_owner.iter().zip(join_all(reads).await) {
@@ -235,6 +272,7 @@ async fn gather(
                 shard.owner_of(&want.topic, want.partition),
                 job,
                 limit,
+                magic,
             )
             .await
             .pop()
@@ -255,6 +293,7 @@ async fn read_on(
     owner: usize,
     partitions: Vec<(String, i32, i64, u64)>,
     max_bytes: u64,
+    magic: Option<i8>,
 ) -> Vec<PartitionData> {
     let count = partitions.len();
     let answer = shard
@@ -267,7 +306,7 @@ async fn read_on(
                 let data = if limit == 0 && total > 0 {
                     PartitionData::skipped()
                 } else {
-                    read_one(&owner, &topic, partition, offset, limit.max(1)).await
+                    read_one(&owner, &topic, partition, offset, limit.max(1), magic).await
                 };
                 remaining = remaining.saturating_sub(data.bytes);
                 total += data.bytes;
@@ -289,12 +328,22 @@ async fn read_one(
     partition: i32,
     offset: i64,
     max_bytes: u64,
+    magic: Option<i8>,
 ) -> PartitionData {
+    if topic.is_empty() {
+        return PartitionData::failed(ResponseError::UnknownTopicId.code());
+    }
     let Some(log) = owner.partition(topic, partition) else {
         return PartitionData::failed(ResponseError::UnknownTopicOrPartition.code());
     };
     match log.read(engine::Offset(offset), max_bytes).await {
-        Ok(result) => to_parts(result),
+        Ok(result) => match magic {
+            None => to_parts(result),
+            Some(magic) => {
+                let max_message_bytes = log.config().max_message_bytes;
+                down_converted(result, magic, max_message_bytes, max_bytes).await
+            }
+        },
         Err(error) => {
             let mut data = PartitionData::failed(error_code::for_engine(&error).code());
             data.high_watermark = log.high_watermark().0;
@@ -303,6 +352,94 @@ async fn read_one(
             data
         }
     }
+}
+
+/// The records of `result` in the message format of an old fetcher
+/// (`record_formats.rs`): read into memory and converted on the blocking
+/// pool, since reading may touch the disk and converting costs CPU.
+async fn down_converted(
+    result: engine::ReadResult,
+    magic: i8,
+    max_message_bytes: usize,
+    max_bytes: u64,
+) -> PartitionData {
+    let mut data = PartitionData {
+        high_watermark: result.high_watermark.0,
+        last_stable_offset: result.last_stable_offset.0,
+        log_start_offset: result.log_start_offset.0,
+        ..PartitionData::default()
+    };
+    let mut chunks = Vec::with_capacity(result.chunks.len());
+    for chunk in &result.chunks {
+        chunks.push(match chunk {
+            engine::ReadChunk::File {
+                file,
+                position,
+                len,
+            } => {
+                // SAFETY: the segment file stays open while `file` is alive.
+                let borrowed = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) };
+                match borrowed.try_clone_to_owned() {
+                    Ok(fd) => Stored::File(fd, position.0, *len),
+                    Err(error) => {
+                        tracing::error!("duplicating a segment descriptor: {error}");
+                        data.error_code = ResponseError::KafkaStorageError.code();
+                        return data;
+                    }
+                }
+            }
+            engine::ReadChunk::Memory(memory) => Stored::Memory(memory.clone()),
+        });
+    }
+    let converted = shard::run_blocking(move || {
+        let mut stored = Vec::new();
+        for chunk in chunks {
+            match chunk {
+                Stored::Memory(bytes) => stored.extend_from_slice(&bytes),
+                Stored::File(fd, position, len) => {
+                    let start = stored.len();
+                    stored.resize(start + len as usize, 0);
+                    let read = nix::sys::uio::pread(&fd, &mut stored[start..], position as i64)
+                        .map_err(ConvertError::Read)?;
+                    stored.truncate(start + read);
+                }
+            }
+        }
+        record_formats::down_convert(&stored, magic, max_message_bytes, max_bytes as usize)
+            .map_err(ConvertError::Batch)
+            .map(|set| (set, stored.len()))
+    })
+    .await;
+    match converted {
+        Ok((message_set, stored_len)) => {
+            crate::metrics::add_memory_record_bytes(stored_len as u64);
+            data.bytes = message_set.len() as u64;
+            data.parts = vec![Part::Bytes(bytes::Bytes::from(message_set))];
+        }
+        Err(ConvertError::Batch(error)) => {
+            // A zstd batch cannot be given to a v0-v3 fetcher:
+            // UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers.
+            tracing::debug!("down-conversion for a v0-v3 fetch: {error}");
+            data.error_code = error_code::for_batch(&error).code();
+        }
+        Err(ConvertError::Read(error)) => {
+            tracing::warn!("reading a segment to down-convert it: {error}");
+            data.error_code = ResponseError::KafkaStorageError.code();
+        }
+    }
+    data
+}
+
+/// Why down-converting a partition's data failed.
+enum ConvertError {
+    Read(nix::errno::Errno),
+    Batch(engine::BatchError),
+}
+
+/// A piece of stored record data, on its way to the blocking pool.
+enum Stored {
+    File(OwnedFd, u64, u64),
+    Memory(bytes::Bytes),
 }
 
 fn to_parts(result: engine::ReadResult) -> PartitionData {
@@ -348,14 +485,14 @@ fn to_parts(result: engine::ReadResult) -> PartitionData {
     }
 }
 
-/// Writes the response by hand (versions 4 to 12; 12 is flexible):
+/// Writes the response by hand (versions 0 to 18; 12 on are flexible):
 /// `error_code` is the top-level one (sent from version 7), `topics` gives
-/// each topic's name and partition count, `partitions` the partitions' data
-/// in request order.
+/// each topic's name, id (sent instead of the name from version 13) and
+/// partition count, `partitions` the partitions' data in request order.
 fn encode(
     preamble: Preamble,
     error_code: i16,
-    topics: &[(Rc<str>, usize)],
+    topics: &[(Rc<str>, uuid::Uuid, usize)],
     partitions: Vec<PartitionData>,
 ) -> Reply {
     let version = preamble.api_version;
@@ -366,25 +503,35 @@ fn encode(
     if flexible {
         put_uvarint(&mut head, 0); // response header tagged fields
     }
-    head.put_i32(0); // throttle_time_ms
+    if version >= 1 {
+        head.put_i32(0); // throttle_time_ms
+    }
     if version >= 7 {
         head.put_i16(error_code);
         head.put_i32(0); // session_id: sessionless
     }
     let mut partitions = partitions.into_iter();
     put_array_len(&mut head, topics.len(), flexible);
-    for (name, count) in topics {
-        put_string(&mut head, name, flexible);
+    for (name, topic_id, count) in topics {
+        if version >= 13 {
+            head.put_slice(topic_id.as_bytes());
+        } else {
+            put_string(&mut head, name, flexible);
+        }
         put_array_len(&mut head, *count, flexible);
         for data in partitions.by_ref().take(*count) {
             head.put_i32(data.partition);
             head.put_i16(data.error_code);
             head.put_i64(data.high_watermark);
-            head.put_i64(data.last_stable_offset);
+            if version >= 4 {
+                head.put_i64(data.last_stable_offset);
+            }
             if version >= 5 {
                 head.put_i64(data.log_start_offset);
             }
-            put_array_len(&mut head, 0, flexible); // aborted_transactions: none
+            if version >= 4 {
+                put_array_len(&mut head, 0, flexible); // aborted_transactions: none
+            }
             if version >= 11 {
                 head.put_i32(-1); // preferred_read_replica
             }
@@ -461,9 +608,10 @@ mod tests {
     /// The hand-written encoding decodes with kafka-protocol's own decoder.
     #[test]
     fn hand_encoding_matches_the_schema_for_every_version() {
-        for version in 4..=12 {
+        for version in 0..=18 {
             let record_bytes = Bytes::from_static(b"not-really-a-batch");
-            let topics = vec![(Rc::from("events"), 2)];
+            let topic_id = uuid::Uuid::from_u128(0x1234);
+            let topics = vec![(Rc::from("events"), topic_id, 2)];
             let partitions = vec![
                 PartitionData {
                     partition: 0,
@@ -501,18 +649,54 @@ mod tests {
                 ResponseHeader::decode(&mut body, ApiKey::Fetch.response_header_version(version))
                     .unwrap();
             assert_eq!(header.correlation_id, 77);
-            let response = FetchResponse::decode(&mut body, version).unwrap();
+            // (topic, [(records, high watermark, error, log start)])
+            let (topic, partitions) = if version >= 4 {
+                let response = FetchResponse::decode(&mut body, version).unwrap();
+                let topic = &response.responses[0];
+                let partitions: Vec<_> = topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.records.clone(),
+                            p.high_watermark,
+                            p.error_code,
+                            p.log_start_offset,
+                        )
+                    })
+                    .collect();
+                if version >= 13 {
+                    assert_eq!(topic.topic_id, topic_id);
+                    (String::from("events"), partitions)
+                } else {
+                    (topic.topic.to_string(), partitions)
+                }
+            } else {
+                use kafka_protocol_legacy::messages::FetchResponse as OldFetchResponse;
+                use kafka_protocol_legacy::protocol::Decodable as _;
+                let response = OldFetchResponse::decode(&mut body, version).unwrap();
+                let topic = &response.responses[0];
+                let partitions: Vec<_> = topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.records.clone(),
+                            p.high_watermark,
+                            p.error_code,
+                            p.log_start_offset,
+                        )
+                    })
+                    .collect();
+                (topic.topic.to_string(), partitions)
+            };
             assert!(body.is_empty(), "v{version}: every byte consumed");
-            let partitions = &response.responses[0].partitions;
-            assert_eq!(response.responses[0].topic.to_string(), "events");
-            assert_eq!(
-                partitions[0].records.as_deref(),
-                Some(&b"not-really-a-batch"[..])
-            );
-            assert_eq!(partitions[0].high_watermark, 10);
-            assert_eq!(partitions[1].error_code, 1);
+            assert_eq!(topic, "events");
+            assert_eq!(partitions[0].0.as_deref(), Some(&b"not-really-a-batch"[..]));
+            assert_eq!(partitions[0].1, 10);
+            assert_eq!(partitions[1].2, 1);
             if version >= 5 {
-                assert_eq!(partitions[0].log_start_offset, 2);
+                assert_eq!(partitions[0].3, 2);
             }
         }
     }

@@ -14,6 +14,7 @@ use kafka_protocol::ResponseError;
 use super::reply::Reply;
 use super::{encode, Preamble};
 use crate::error_code;
+use crate::listeners::Endpoint;
 use crate::shard::Shard;
 
 /// Kafka's `CoordinatorType`.
@@ -27,12 +28,10 @@ pub async fn handle(
     shard: &Rc<Shard>,
     preamble: Preamble,
     request: FindCoordinatorRequest,
+    advertised: &Endpoint,
 ) -> Reply {
     let node_id = shard.config.node_id();
-    let (host, port) = shard
-        .config
-        .advertised_listener()
-        .unwrap_or_else(|_| ("127.0.0.1".into(), 9092));
+    let (host, port) = (advertised.host.clone(), advertised.port);
     let answer = |key_type: i8| -> Answer {
         match key_type {
             KEY_TYPE_GROUP => Ok((node_id, host.clone(), i32::from(port))),

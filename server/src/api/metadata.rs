@@ -1,6 +1,7 @@
 //! Metadata: this broker, and the topics asked for (all when none are
 //! named). Unknown topics are created when the client allows it and
-//! `auto.create.topics.enable` is on.
+//! `auto.create.topics.enable` is on. Authorized operations (v8+) are
+//! answered as Kafka without an authorizer does (`authorized_operations`).
 
 use std::rc::Rc;
 
@@ -11,19 +12,24 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
+use super::authorized_operations;
 use super::reply::Reply;
 use super::{encode, Preamble};
 use crate::controller::{self, NewTopic};
+use crate::listeners::Endpoint;
 use crate::shard::Shard;
 
 pub const CLUSTER_ID: &str = "ringlog-cluster";
 
-pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: MetadataRequest) -> Reply {
+/// `advertised`: what clients of the listener the request came on are told.
+pub async fn handle(
+    shard: &Rc<Shard>,
+    preamble: Preamble,
+    request: MetadataRequest,
+    advertised: &Endpoint,
+) -> Reply {
     let node_id = shard.config.node_id();
-    let (host, port) = shard
-        .config
-        .advertised_listener()
-        .unwrap_or_else(|_| ("127.0.0.1".into(), 9092));
+    let (host, port) = (advertised.host.clone(), advertised.port);
     let requested: Option<Vec<String>> = match request.topics {
         None => None,
         // v0 has no null: an empty list means every topic.
@@ -46,11 +52,23 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: MetadataRequ
             names
         }
     };
+    // v8+ asks per topic; the cluster's operations exist in v8 to v10 only.
+    let topic_operations = authorized_operations::answer(
+        request.include_topic_authorized_operations,
+        authorized_operations::TOPIC,
+    );
     let topics = names
         .iter()
-        .map(|name| describe(shard, name, node_id))
+        .map(|name| {
+            describe(shard, name, node_id).with_topic_authorized_operations(topic_operations)
+        })
         .collect();
+    let cluster_operations = authorized_operations::answer(
+        (8..=10).contains(&preamble.api_version) && request.include_cluster_authorized_operations,
+        authorized_operations::CLUSTER,
+    );
     let response = MetadataResponse::default()
+        .with_cluster_authorized_operations(cluster_operations)
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(node_id))
             .with_host(StrBytes::from_string(host))

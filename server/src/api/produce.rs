@@ -17,7 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::reply::Reply;
-use super::{encode, Preamble};
+use super::{encode, record_formats, Preamble};
 use crate::error_code;
 use crate::shard::Shard;
 
@@ -59,12 +59,19 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: ProduceReque
     let mut accepted = Vec::new();
     let mut outcomes = Vec::new();
     for topic in &request.topic_data {
+        // From v13 topics are named by id (KIP-516).
+        let name = if preamble.api_version >= 13 {
+            shard.topic_name_of(topic.topic_id)
+        } else {
+            Some(topic.name.to_string())
+        };
         for partition in &topic.partition_data {
             let (sender, receiver) = oneshot::channel();
             accepted.push(receiver);
             outcomes.push(produce_one(
                 shard.clone(),
-                topic.name.to_string(),
+                preamble.api_version,
+                name.clone(),
                 partition.index,
                 partition.records.clone(),
                 acks,
@@ -96,6 +103,10 @@ fn answer(
     acks: i16,
     mut outcome: impl FnMut(&str, i32) -> PartitionOutcome,
 ) -> Reply {
+    // acks=0 gets no answer, so a failure would go unseen: Kafka closes the
+    // connection instead, and the producer refreshes its metadata and
+    // reconnects. The first failed partition is the reason logged.
+    let mut acks_zero_failure: Option<String> = None;
     let responses = request
         .topic_data
         .iter()
@@ -107,6 +118,13 @@ fn answer(
                     let result = outcome(&topic.name, partition.index);
                     let (code, message) = match result.error {
                         Some((error, message)) => {
+                            if acks == 0 && acks_zero_failure.is_none() {
+                                acks_zero_failure = Some(format!(
+                                    "acks=0 produce to {}-{} failed: {error:?}: {message}",
+                                    topic.name.as_str(),
+                                    partition.index
+                                ));
+                            }
                             (error.code(), Some(StrBytes::from_string(message)))
                         }
                         None => (error_code::NONE, None),
@@ -120,13 +138,19 @@ fn answer(
                         .with_log_start_offset(result.log_start_offset)
                 })
                 .collect();
-            TopicProduceResponse::default()
-                .with_name(topic.name.clone())
-                .with_partition_responses(partitions)
+            let response = TopicProduceResponse::default().with_partition_responses(partitions);
+            if preamble.api_version >= 13 {
+                response.with_topic_id(topic.topic_id)
+            } else {
+                response.with_name(topic.name.clone())
+            }
         })
         .collect();
     if acks == 0 {
-        return Reply::Nothing;
+        return match acks_zero_failure {
+            Some(reason) => Reply::Close(reason),
+            None => Reply::Nothing,
+        };
     }
     encode(
         preamble,
@@ -138,12 +162,16 @@ fn answer(
 /// dropped or sent once they are appended in memory or refused.
 async fn produce_one(
     shard: Rc<Shard>,
-    topic: String,
+    api_version: i16,
+    topic: Option<String>,
     partition: i32,
     records: Option<Bytes>,
     acks: i16,
     accepted: oneshot::Sender<()>,
 ) -> PartitionOutcome {
+    let Some(topic) = topic else {
+        return PartitionOutcome::failed(ResponseError::UnknownTopicId, "no topic with that id");
+    };
     if !matches!(acks, -1..=1) {
         return PartitionOutcome::failed(
             ResponseError::InvalidRequiredAcks,
@@ -167,6 +195,19 @@ async fn produce_one(
                     format!("no partition {topic}-{partition}"),
                 );
             };
+            let max_message_bytes = log.config().max_message_bytes;
+            let records =
+                match record_formats::prepare_produced(api_version, records, max_message_bytes)
+                    .await
+                {
+                    Ok(records) => records,
+                    Err(error) => {
+                        return PartitionOutcome::failed(
+                            error_code::for_batch(&error),
+                            error.to_string(),
+                        )
+                    }
+                };
             let queued = log.append_queued(&records).await;
             // The log has its own copy now. Dropping ours here leaves the
             // request (on the connection's shard) as the frame's last

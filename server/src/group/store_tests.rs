@@ -122,12 +122,35 @@ fn snapshots_bound_the_log_and_loading_gives_the_last_state() {
             }
         }
         last.unwrap().durable().await.unwrap();
-        // Let the last snapshot's compaction finish.
-        for _ in 0..50 {
-            if !log.snapshot_running() {
+        // Let the last snapshot's compaction finish (generously: on a
+        // loaded 2-core machine one second was not always enough). A slow
+        // snapshot lets many records pile up behind it, and only the next
+        // append starts another: keep committing, as a busy coordinator
+        // would, until a snapshot has caught up with the tail.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut step = 6000i64;
+        loop {
+            while log.snapshot_running() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the snapshot never finished"
+                );
+                glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            if !log.wants_snapshot() {
                 break;
             }
-            glommio::timer::sleep(std::time::Duration::from_millis(20)).await;
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no snapshot caught up"
+            );
+            let record = commit(&groups, &ids[0], 0, step);
+            step += 1;
+            append_to(&groups, &log, &[record])
+                .unwrap()
+                .durable()
+                .await
+                .unwrap();
         }
         let start = log.log_start_offset();
         assert!(start.0 > 5000, "snapshots moved the start: {start:?}");

@@ -11,17 +11,22 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, ProduceRequest, ProduceResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 pub struct Broker {
     child: Option<Child>,
     pub port: u16,
+    /// A second free port, for tests that configure two listeners: an
+    /// override's `{second_port}` is replaced by it (and `{port}` by `port`).
+    pub second_port: u16,
     pub data: PathBuf,
     shards: usize,
     overrides: Vec<String>,
@@ -38,6 +43,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn other_free_port(taken: u16) -> u16 {
+    loop {
+        let port = free_port();
+        if port != taken {
+            return port;
+        }
+    }
+}
+
 impl Broker {
     pub fn start(shards: usize) -> Broker {
         Broker::start_with(shards, &[])
@@ -48,12 +62,14 @@ impl Broker {
         let mut broker = Broker {
             child: None,
             port: free_port(),
+            second_port: 0,
             data: dir.path().join("data"),
             shards,
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
             log: None,
             _dir: Some(dir),
         };
+        broker.second_port = other_free_port(broker.port);
         broker.spawn();
         broker
     }
@@ -64,12 +80,14 @@ impl Broker {
         let mut broker = Broker {
             child: None,
             port: free_port(),
+            second_port: 0,
             data: dir.path().join("data"),
             shards,
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
             log: Some(dir.path().join("broker.log")),
             _dir: Some(dir),
         };
+        broker.second_port = other_free_port(broker.port);
         broker.spawn();
         broker
     }
@@ -92,7 +110,10 @@ impl Broker {
             .args(["--override", &format!("log.dirs={}", self.data.display())])
             .args(["--override", &format!("num.shards={}", self.shards)]);
         for item in &self.overrides {
-            command.args(["--override", item]);
+            let item = item
+                .replace("{port}", &self.port.to_string())
+                .replace("{second_port}", &self.second_port.to_string());
+            command.args(["--override", &item]);
         }
         let (level, stderr) = match &self.log {
             Some(path) => {
@@ -180,6 +201,22 @@ impl Broker {
         self.spawn();
     }
 
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// A line of the broker's /proc status in KiB: "VmRSS" (resident now)
+    /// or "VmHWM" (the most it was ever resident).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{field}:")))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child
             .as_mut()
@@ -201,7 +238,11 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(broker: &Broker) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", broker.port)).unwrap();
+        Raw::from_stream(TcpStream::connect(("127.0.0.1", broker.port)).unwrap())
+    }
+
+    /// A raw connection over a stream already connected to a broker.
+    pub fn from_stream(stream: TcpStream) -> Raw {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -209,6 +250,22 @@ impl Raw {
             stream,
             correlation_id: 0,
         }
+    }
+
+    /// Sends ApiVersions: false if it was answered, true if the broker
+    /// closed the connection instead (a timeout fails the test).
+    pub fn is_closed_or_answers(&mut self) -> bool {
+        self.correlation_id += 1;
+        // ApiVersions v0 with a null client id.
+        let mut request = vec![0, 18, 0, 0];
+        request.extend_from_slice(&self.correlation_id.to_be_bytes());
+        request.extend_from_slice(&[0xff, 0xff]);
+        let mut frame = (request.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&request);
+        if self.stream.write_all(&frame).is_err() {
+            return true;
+        }
+        self.receive_frame().is_none()
     }
 
     pub fn send<T: Encodable>(&mut self, key: ApiKey, version: i16, body: &T) -> i32 {
@@ -234,13 +291,35 @@ impl Raw {
         self.stream.write_all(&out).unwrap();
     }
 
-    /// Reads one response frame; None if the broker closed the connection.
+    /// Reads one response frame; `None` if the broker closed the
+    /// connection (end of stream or reset). A read that times out is a hung
+    /// broker, not a closed connection: it fails the test.
     pub fn receive_frame(&mut self) -> Option<Bytes> {
         let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).ok()?;
-        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut frame).ok()?;
+        if !self.read_or_closed(&mut size) {
+            return None;
+        }
+        let size = i32::from_be_bytes(size);
+        assert!(size >= 4, "response size {size}");
+        let mut frame = vec![0u8; size as usize];
+        if !self.read_or_closed(&mut frame) {
+            return None;
+        }
         Some(Bytes::from(frame))
+    }
+
+    /// Fills `buffer`; false if the connection was closed first. Panics if
+    /// the read timed out.
+    fn read_or_closed(&mut self, buffer: &mut [u8]) -> bool {
+        match self.stream.read_exact(buffer) {
+            Ok(()) => true,
+            Err(error) => match end_of(&error) {
+                Some(Ending::Closed) => false,
+                Some(Ending::TimedOut) | None => {
+                    panic!("no answer and no close: {error} ({:?})", error.kind())
+                }
+            },
+        }
     }
 
     pub fn receive<T: Decodable>(&mut self, key: ApiKey, version: i16) -> Option<(i32, T)> {
@@ -272,23 +351,93 @@ impl Raw {
         partition: i32,
         records: Bytes,
     ) -> PartitionProduceResponse {
-        let request = ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(5000)
-            .with_topic_data(vec![TopicProduceData::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_data(vec![PartitionProduceData::default()
-                    .with_index(partition)
-                    .with_records(Some(records))])]);
+        let request = produce_request(topic, partition, records, 1);
         let mut response: ProduceResponse = self.call(ApiKey::Produce, 8, &request);
         response.responses.remove(0).partition_responses.remove(0)
     }
 
-    /// True if the broker closed the connection (read returns 0 or fails).
+    /// Fetches one partition from `offset` (Fetch v12, no wait) and returns
+    /// its record bytes.
+    pub fn fetch(&mut self, topic: &str, partition: i32, offset: i64, max_bytes: i32) -> Bytes {
+        let request = fetch_request(topic, partition, offset, max_bytes);
+        let mut response: FetchResponse = self.call(ApiKey::Fetch, 12, &request);
+        assert_eq!(response.error_code, 0);
+        let answer = response.responses.remove(0).partitions.remove(0);
+        assert_eq!(answer.error_code, 0, "fetch {topic}-{partition}");
+        answer.records.unwrap_or_default()
+    }
+
+    /// Answers an ApiVersions v3 request on this connection.
+    pub fn api_versions(&mut self) -> ApiVersionsResponse {
+        self.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())
+    }
+
+    /// True if the broker closed the connection: the read sees the end of
+    /// the stream or a reset. False if bytes arrive instead. A read that
+    /// times out (the broker neither answers nor closes) fails the test:
+    /// a hung broker must not pass for one that closed.
     pub fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) => match end_of(&error) {
+                Some(Ending::Closed) => true,
+                Some(Ending::TimedOut) | None => panic!(
+                    "the connection was neither answered nor closed: {error} ({:?})",
+                    error.kind()
+                ),
+            },
+        }
     }
+}
+
+/// How a read that failed ended.
+enum Ending {
+    /// The peer closed or reset the connection.
+    Closed,
+    /// Nothing came within the read timeout.
+    TimedOut,
+}
+
+fn end_of(error: &std::io::Error) -> Option<Ending> {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::UnexpectedEof
+        | ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe => Some(Ending::Closed),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => Some(Ending::TimedOut),
+        _ => None,
+    }
+}
+
+/// A produce request for one partition.
+pub fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+/// A Fetch v12 request for one partition, answered at once (no wait).
+pub fn fetch_request(topic: &str, partition: i32, offset: i64, max_bytes: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(max_bytes)])])
 }
 
 /// Creates a topic over raw frames; it must succeed.

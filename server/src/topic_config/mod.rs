@@ -2,9 +2,10 @@
 //! edit a topic's override set, and what DescribeConfigs reports as the
 //! value in force for each topic key.
 //!
-//! A topic stores only its overrides (`TopicMeta::configs`); every other
-//! key takes its value from the broker (`server.properties`), which in turn
-//! falls back to Kafka's default. Edits are pure functions of the current
+//! The keys themselves, their checks, defaults and effect are one table in
+//! `keys.rs`. A topic stores only its overrides (`TopicMeta::configs`);
+//! every other key takes its value from the broker (`server.properties`),
+//! which in turn falls back to Kafka's default. Edits are pure functions of the current
 //! override set, so the controller can validate a whole edit before it
 //! touches the table:
 //!
@@ -22,7 +23,10 @@ use engine::LogConfig;
 use kafka_protocol::ResponseError;
 
 use crate::config::BrokerConfig;
-use crate::shard::{log_config_for, TOPIC_CONFIG_KEYS};
+
+mod keys;
+
+pub use keys::{topic_key, Effect, TopicKey, TOPIC_KEYS};
 
 /// Where a value in force comes from (Kafka's `ConfigSource`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +45,7 @@ pub enum ConfigType {
     String = 2,
     Int = 3,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -66,79 +71,26 @@ pub enum ConfigChange {
 
 pub type ConfigError = (ResponseError, String);
 
-/// A topic key: the broker keys it defaults from (most specific first), its
-/// type and what it does.
-struct TopicKey {
-    name: &'static str,
-    broker_keys: &'static [&'static str],
-    config_type: ConfigType,
-    doc: &'static str,
+/// The table of topic keys as docs/broker.md shows it (a test holds the
+/// two equal): key, Kafka's default, and what Ringlog does with it.
+#[cfg(test)]
+fn markdown_table() -> String {
+    let mut table = String::from("| key | Kafka's default | in Ringlog |\n| --- | --- | --- |\n");
+    for spec in TOPIC_KEYS {
+        let effect = match spec.effect {
+            Effect::Applied { .. } => "applied".to_string(),
+            Effect::ByHandler(by) => format!("applied by the request layer: {by}"),
+            Effect::NotApplied(why) => format!("accepted, no effect yet: {why}"),
+        };
+        let default = if spec.default.is_empty() {
+            "(empty)"
+        } else {
+            spec.default
+        };
+        table.push_str(&format!("| `{}` | {default} | {effect} |\n", spec.name));
+    }
+    table
 }
-
-/// The same keys as [`TOPIC_CONFIG_KEYS`] (a test holds them equal).
-const TOPIC_KEYS: &[TopicKey] = &[
-    TopicKey {
-        name: "retention.ms",
-        broker_keys: &[
-            "log.retention.ms",
-            "log.retention.minutes",
-            "log.retention.hours",
-        ],
-        config_type: ConfigType::Long,
-        doc: "delete segments whose newest record is older than this; -1 = forever",
-    },
-    TopicKey {
-        name: "retention.bytes",
-        broker_keys: &["log.retention.bytes"],
-        config_type: ConfigType::Long,
-        doc: "delete the oldest segments beyond this size per partition; -1 = no limit",
-    },
-    TopicKey {
-        name: "segment.bytes",
-        broker_keys: &["log.segment.bytes"],
-        config_type: ConfigType::Int,
-        doc: "segment size",
-    },
-    TopicKey {
-        name: "segment.ms",
-        broker_keys: &["log.roll.ms", "log.roll.hours"],
-        config_type: ConfigType::Long,
-        doc: "roll a segment this old",
-    },
-    TopicKey {
-        name: "cleanup.policy",
-        broker_keys: &["log.cleanup.policy"],
-        config_type: ConfigType::List,
-        doc: "delete or compact old segments",
-    },
-    TopicKey {
-        name: "max.message.bytes",
-        broker_keys: &["message.max.bytes"],
-        config_type: ConfigType::Int,
-        doc: "largest record batch",
-    },
-    TopicKey {
-        name: "message.timestamp.type",
-        broker_keys: &["log.message.timestamp.type"],
-        config_type: ConfigType::String,
-        doc: "CreateTime or LogAppendTime",
-    },
-    TopicKey {
-        name: "flush.messages",
-        broker_keys: &["log.flush.interval.messages"],
-        config_type: ConfigType::Long,
-        doc: "fdatasync after this many records",
-    },
-    TopicKey {
-        name: "flush.ms",
-        broker_keys: &["log.flush.interval.ms"],
-        config_type: ConfigType::Long,
-        doc: "fdatasync data older than this",
-    },
-];
-
-/// Kafka's "never" for the flush settings: Long.MAX_VALUE.
-const NEVER: u64 = i64::MAX as u64;
 
 /// The override set after `change`, not yet validated.
 pub fn apply(
@@ -213,21 +165,42 @@ fn apply_op(
     Ok(())
 }
 
-/// Checks an override set: known keys, values the engine accepts.
+/// Checks an override set: known keys, each value as Kafka checks it, and
+/// the whole as the engine accepts it.
 pub fn validate(
     broker: &BrokerConfig,
     configs: &BTreeMap<String, String>,
 ) -> Result<LogConfig, ConfigError> {
-    if let Some(key) = configs
-        .keys()
-        .find(|key| !TOPIC_CONFIG_KEYS.contains(&key.as_str()))
-    {
-        return Err((
-            ResponseError::InvalidConfig,
-            format!("unknown topic config {key}"),
-        ));
+    for (key, value) in configs {
+        let Some(spec) = topic_key(key) else {
+            return Err((
+                ResponseError::InvalidConfig,
+                format!("unknown topic config {key}"),
+            ));
+        };
+        spec.check(value)
+            .map_err(|reason| (ResponseError::InvalidConfig, reason))?;
     }
     log_config_for(broker, configs).map_err(|error| (ResponseError::InvalidConfig, error))
+}
+
+/// The engine settings for a partition of a topic with these overrides:
+/// the broker's, with every applied key's override on top. Keys without
+/// effect are skipped; unknown keys and bad values are errors.
+pub fn log_config_for(
+    broker: &BrokerConfig,
+    configs: &BTreeMap<String, String>,
+) -> Result<LogConfig, String> {
+    let mut config = broker.log_config();
+    for (key, value) in configs {
+        let spec = topic_key(key).ok_or_else(|| format!("unknown topic config {key}"))?;
+        spec.check(value)?;
+        if let Effect::Applied { apply, .. } = spec.effect {
+            apply(&mut config, value.trim());
+        }
+    }
+    config.validate().map_err(|error| error.to_string())?;
+    Ok(config)
 }
 
 /// One topic key as DescribeConfigs reports it.
@@ -240,7 +213,8 @@ pub struct DescribedConfig {
     /// (name, value, source).
     pub synonyms: Vec<(String, String, ConfigSource)>,
     pub config_type: ConfigType,
-    pub doc: &'static str,
+    /// Kafka's meaning, and for keys without effect in Ringlog, why.
+    pub doc: String,
 }
 
 /// Every topic key with its value in force for a topic with `overrides`.
@@ -251,80 +225,78 @@ pub fn describe(
     let defaults = broker.log_config();
     TOPIC_KEYS
         .iter()
-        .map(|spec| {
-            let mut synonyms = Vec::new();
-            if let Some(value) = overrides.get(spec.name) {
-                synonyms.push((spec.name.to_string(), value.clone(), ConfigSource::Topic));
-            }
-            let entries: Vec<_> = spec
-                .broker_keys
-                .iter()
-                .filter_map(|key| broker.entry(key))
-                .collect();
-            for entry in entries.iter().filter(|entry| entry.explicit) {
-                let value = entry.value.clone().unwrap_or_default();
-                synonyms.push((entry.name.to_string(), value, ConfigSource::StaticBroker));
-            }
-            let broker_set = entries.iter().any(|entry| entry.explicit);
-            if let Some((name, value)) = entries
-                .iter()
-                .find_map(|entry| entry.default.map(|value| (entry.name, value)))
-            {
-                synonyms.push((name.to_string(), value.to_string(), ConfigSource::Default));
-            }
-            let (value, source) = match overrides.get(spec.name) {
-                Some(value) => (value.clone(), ConfigSource::Topic),
-                None if broker_set => (
-                    broker_value(spec.name, &defaults),
-                    ConfigSource::StaticBroker,
-                ),
-                None => (broker_value(spec.name, &defaults), ConfigSource::Default),
-            };
-            DescribedConfig {
-                name: spec.name,
-                value,
-                source,
-                synonyms,
-                config_type: spec.config_type,
-                doc: spec.doc,
-            }
-        })
+        .map(|spec| describe_key(broker, &defaults, overrides, spec))
         .collect()
 }
 
-fn topic_key(name: &str) -> Option<&'static TopicKey> {
-    TOPIC_KEYS.iter().find(|spec| spec.name == name)
+fn describe_key(
+    broker: &BrokerConfig,
+    defaults: &LogConfig,
+    overrides: &BTreeMap<String, String>,
+    spec: &'static TopicKey,
+) -> DescribedConfig {
+    let mut synonyms = Vec::new();
+    if let Some(value) = overrides.get(spec.name) {
+        synonyms.push((spec.name.to_string(), value.clone(), ConfigSource::Topic));
+    }
+    // Broker keys Ringlog's server.properties knows; the others hold Kafka's default.
+    let entries: Vec<_> = spec
+        .broker_keys
+        .iter()
+        .filter_map(|key| broker.entry(key))
+        .collect();
+    for entry in entries.iter().filter(|entry| entry.explicit) {
+        let value = entry.value.clone().unwrap_or_default();
+        synonyms.push((entry.name.to_string(), value, ConfigSource::StaticBroker));
+    }
+    let broker_set = entries.iter().any(|entry| entry.explicit);
+    let default_synonym = entries
+        .iter()
+        .find_map(|entry| entry.default.map(|value| (entry.name, value)))
+        .or_else(|| spec.broker_keys.first().map(|name| (*name, spec.default)));
+    if let Some((name, value)) = default_synonym {
+        synonyms.push((name.to_string(), value.to_string(), ConfigSource::Default));
+    }
+    let (value, source) = match overrides.get(spec.name) {
+        Some(value) => (value.clone(), ConfigSource::Topic),
+        None if broker_set => (broker_value(spec, defaults), ConfigSource::StaticBroker),
+        None => (broker_value(spec, defaults), ConfigSource::Default),
+    };
+    DescribedConfig {
+        name: spec.name,
+        value,
+        source,
+        synonyms,
+        config_type: spec.config_type,
+        doc: match spec.effect {
+            Effect::Applied { .. } => spec.doc.to_string(),
+            Effect::ByHandler(by) => format!("{} ({by})", spec.doc),
+            Effect::NotApplied(why) => {
+                format!("{} (accepted, no effect in Ringlog yet: {why})", spec.doc)
+            }
+        },
+    }
 }
 
 /// The value a topic with `overrides` uses for `key`.
-fn value_in_force(
+pub fn value_in_force(
     broker: &BrokerConfig,
     overrides: &BTreeMap<String, String>,
     key: &str,
 ) -> String {
-    overrides
-        .get(key)
-        .cloned()
-        .unwrap_or_else(|| broker_value(key, &broker.log_config()))
+    match (overrides.get(key), topic_key(key)) {
+        (Some(value), _) => value.clone(),
+        (None, Some(spec)) => broker_value(spec, &broker.log_config()),
+        (None, None) => String::new(),
+    }
 }
 
-/// The broker's value for a topic key, written as the topic key takes it.
-fn broker_value(key: &str, defaults: &LogConfig) -> String {
-    let or_minus_one = |value: Option<u64>| value.map_or("-1".to_string(), |v| v.to_string());
-    match key {
-        "retention.ms" => or_minus_one(defaults.retention_ms),
-        "retention.bytes" => or_minus_one(defaults.retention_bytes),
-        "segment.bytes" => defaults.segment_bytes.to_string(),
-        "segment.ms" => defaults.segment_ms.unwrap_or(NEVER).to_string(),
-        "cleanup.policy" => "delete".to_string(),
-        "max.message.bytes" => defaults.max_message_bytes.to_string(),
-        "message.timestamp.type" => match defaults.timestamp_type {
-            engine::TimestampType::CreateTime => "CreateTime".to_string(),
-            engine::TimestampType::LogAppendTime => "LogAppendTime".to_string(),
-        },
-        "flush.messages" => defaults.flush_messages.unwrap_or(NEVER).to_string(),
-        "flush.ms" => defaults.flush_ms.unwrap_or(NEVER).to_string(),
-        other => unreachable!("{other} is not a topic key"),
+/// The broker's value for a topic key, written as the topic key takes it:
+/// the engine's setting for applied keys, Kafka's default for the others.
+fn broker_value(spec: &TopicKey, defaults: &LogConfig) -> String {
+    match spec.effect {
+        Effect::Applied { in_force, .. } => in_force(defaults),
+        Effect::ByHandler(_) | Effect::NotApplied(_) => spec.default.to_string(),
     }
 }
 
@@ -340,9 +312,23 @@ mod tests {
     }
 
     #[test]
-    fn the_key_table_matches_the_keys_shards_apply() {
+    fn the_table_is_sorted_unique_and_its_defaults_pass_their_checks() {
         let names: Vec<&str> = TOPIC_KEYS.iter().map(|spec| spec.name).collect();
-        assert_eq!(names, TOPIC_CONFIG_KEYS);
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        for spec in TOPIC_KEYS {
+            spec.check(spec.default)
+                .unwrap_or_else(|reason| panic!("{}: {reason}", spec.name));
+        }
+        // Applied keys: Kafka's default is also the engine's.
+        let engine = LogConfig::default();
+        for spec in TOPIC_KEYS {
+            if let Effect::Applied { in_force, .. } = spec.effect {
+                assert_eq!(in_force(&engine), spec.default, "{}", spec.name);
+            }
+        }
     }
 
     #[test]
@@ -422,6 +408,92 @@ mod tests {
             apply(&current, &twice, &broker).unwrap_err().0,
             ResponseError::InvalidRequest
         );
+    }
+
+    #[test]
+    fn applied_keys_map_onto_the_engine_and_the_others_change_nothing() {
+        let broker = BrokerConfig::embedded_default();
+        let config = log_config_for(
+            &broker,
+            &map(&[
+                ("retention.ms", "1000"),
+                ("message.timestamp.type", "LogAppendTime"),
+                ("message.timestamp.before.max.ms", "60000"),
+                ("message.timestamp.after.max.ms", "9223372036854775807"),
+                ("index.interval.bytes", "0"),
+                ("flush.messages", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.retention_ms, Some(1000));
+        assert_eq!(config.timestamp_type, engine::TimestampType::LogAppendTime);
+        assert_eq!(config.timestamp_before_max_ms, Some(60000));
+        assert_eq!(config.timestamp_after_max_ms, None);
+        assert_eq!(config.index_interval_bytes, 1);
+        assert_eq!(config.flush_messages, Some(1));
+        let accepted = map(&[
+            ("cleanup.policy", "compact,delete"),
+            ("compression.type", "zstd"),
+            ("min.insync.replicas", "2"),
+            ("min.cleanable.dirty.ratio", "0.25"),
+            ("leader.replication.throttled.replicas", "0:1,1:1"),
+            ("follower.replication.throttled.replicas", "*"),
+            ("message.format.version", "2.8-IV1"),
+            ("preallocate", "true"),
+            ("compression.gzip.level", "-1"),
+        ]);
+        assert_eq!(
+            log_config_for(&broker, &accepted).unwrap(),
+            broker.log_config()
+        );
+        // The engine's own bounds still hold.
+        assert!(log_config_for(&broker, &map(&[("segment.bytes", "12")])).is_err());
+    }
+
+    #[test]
+    fn docs_broker_md_shows_the_table() {
+        let docs = include_str!("../../../docs/broker.md");
+        let table = markdown_table();
+        assert!(
+            docs.contains(&table),
+            "docs/broker.md's topic config table differs from the code's; it should read:\n{table}"
+        );
+    }
+
+    #[test]
+    fn every_key_refuses_what_kafka_refuses() {
+        let broker = BrokerConfig::embedded_default();
+        for (key, value) in [
+            ("cleanup.policy", "forever"),
+            ("cleanup.policy", ""),
+            ("compression.type", "brotli"),
+            ("compression.gzip.level", "0"),
+            ("compression.lz4.level", "18"),
+            ("compression.zstd.level", "23"),
+            ("delete.retention.ms", "-1"),
+            ("flush.messages", "0"),
+            ("flush.ms", "-1"),
+            ("follower.replication.throttled.replicas", "0-1"),
+            ("index.interval.bytes", "-1"),
+            ("local.retention.ms", "-3"),
+            ("max.compaction.lag.ms", "0"),
+            ("max.message.bytes", "2147483648"),
+            ("message.downconversion.enable", "yes"),
+            ("message.format.version", "latest"),
+            ("message.timestamp.type", "BrokerTime"),
+            ("min.cleanable.dirty.ratio", "1.5"),
+            ("min.insync.replicas", "0"),
+            ("remote.storage.enable", "1"),
+            ("retention.ms", "-2"),
+            ("segment.index.bytes", "3"),
+            ("segment.ms", "0"),
+            ("unclean.leader.election.enable", "maybe"),
+        ] {
+            let (code, message) = validate(&broker, &map(&[(key, value)]))
+                .expect_err(&format!("{key}={value:?} accepted"));
+            assert_eq!(code, ResponseError::InvalidConfig, "{key}");
+            assert!(message.contains(key), "{key}: {message}");
+        }
     }
 
     #[test]

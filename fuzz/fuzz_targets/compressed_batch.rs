@@ -1,0 +1,8 @@
+//! See `ringlog_fuzz::format_checks::compressed_batch` for what this target asserts.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    ringlog_fuzz::format_checks::compressed_batch(data);
+});
