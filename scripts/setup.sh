@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for package in cmake \
+# e2fsprogs: mkfs.ext4 for the disk-full test (server/tests/disk_full.rs).
+for package in cmake e2fsprogs \
   kcat golang-go golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || need_apt+=("$package")
 done

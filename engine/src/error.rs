@@ -99,6 +99,24 @@ impl IoError {
             message: error.to_string(),
         }
     }
+
+    /// The filesystem (or the writer's quota) has no room: ENOSPC, EDQUOT.
+    /// Short writes are reported as ENOSPC (`io/dma.rs`), which is what a
+    /// short write to a regular file means.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(
+            self.raw_os_error,
+            Some(nix::libc::ENOSPC) | Some(nix::libc::EDQUOT)
+        )
+    }
+
+    /// The filesystem cannot preallocate (fallocate unsupported here).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(
+            self.raw_os_error,
+            Some(nix::libc::EOPNOTSUPP) | Some(nix::libc::ENOSYS) | Some(nix::libc::EINVAL)
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,6 +145,10 @@ pub enum Error {
     Closed,
     #[error("the log is offline after an earlier I/O error: {0}")]
     Offline(IoError),
+    /// The disk has no room for this append now; the log takes appends
+    /// again once space returns (no restart needed).
+    #[error("the disk is full: {0}")]
+    DiskFull(IoError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -19,6 +19,7 @@
 pub mod config;
 pub mod error;
 mod io;
+pub mod latency;
 pub mod limits;
 pub mod offset;
 pub mod partition_log;
@@ -28,6 +29,9 @@ pub mod segment;
 
 pub use config::LogConfig;
 pub use error::{BatchError, Error, IoError, Result};
+#[cfg(feature = "fault-injection")]
+pub use io::{fault, sim};
+pub use io::{EventSink, Storage, StorageEvent};
 pub use offset::{FilePosition, Offset, TimestampMs};
 pub use partition_log::RetentionOutcome;
 pub use partition_log::{AppendInfo, Durability, PartitionLog, ReadChunk, ReadResult, SegmentFile};

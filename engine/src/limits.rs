@@ -46,6 +46,20 @@ pub const CHUNK_POOL_MAX: usize = 32;
 pub const PREALLOCATE_STEP_MIN_BYTES: u64 = 4 * 1024 * 1024;
 pub const PREALLOCATE_STEP_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
+/// A log whose disk is full retries its writes after this backoff,
+/// doubling up to the maximum (see `partition_log/health.rs`).
+pub const DISK_FULL_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(50);
+pub const DISK_FULL_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// During a disk-full episode the writer writes what it holds back in
+/// rounds of at most this many bytes, one at a time, so it makes progress
+/// in whatever space returned.
+pub const DISK_FULL_RETRY_ROUND_BYTES: u64 = WRITE_CHUNK_BYTES as u64;
+
+/// Room the filesystem must show beyond a retried write before the writer
+/// tries it (statvfs), so a disk with a few blocks free is not hammered.
+pub const DISK_FULL_RESUME_MARGIN_BYTES: u64 = 1024 * 1024;
+
 /// Appended bytes that may wait for the writer before `append` waits too.
 pub const PENDING_BYTES_MAX: u64 = 64 * 1024 * 1024;
 

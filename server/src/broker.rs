@@ -34,6 +34,10 @@ const STALL_PROBE_PERIOD: Duration = Duration::from_millis(10);
 const FILE_OPERATION_THREADS: usize = 4;
 
 pub fn run(config: BrokerConfig) -> Result<(), String> {
+    // First of all: a SIGTERM that comes while the broker starts waits for
+    // the start to finish, then stops it cleanly, instead of killing it
+    // half started (threads spawned later inherit the blocked mask).
+    block_shutdown_signals();
     let log_dir = config.log_dir();
     std::fs::create_dir_all(&log_dir)
         .map_err(|error| format!("cannot create log.dirs {}: {error}", log_dir.display()))?;
@@ -48,6 +52,9 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     }
     let table = TopicTable::load(&log_dir)?;
     let listeners = bound_addresses(&config)?;
+    for (listener, address) in &listeners {
+        refuse_a_taken_port(&listener.name, *address)?;
+    }
     let (ready_sender, ready) = std::sync::mpsc::channel::<Result<(), String>>();
     raise_open_files_limit();
     let quotas = ConnectionQuotas::new(
@@ -56,7 +63,6 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         per_ip_overrides(&config)?,
     );
 
-    block_shutdown_signals();
     let stop = Arc::new(AtomicBool::new(false));
     let config = Arc::new(config);
     let mesh = MeshBuilder::<Job, _>::full(shards, 1024);
@@ -166,7 +172,16 @@ async fn shard_main(started: Started) -> Result<(), String> {
         .map_err(|_| "joining the shard mesh failed".to_string())?;
     let shard = Rc::new(Shard::new(id, shards, config, senders));
     shard.spawn_job_receivers(receivers);
-    let opened = shard.apply_topics(table).await;
+    // The admin listener (shard 0) answers before the partitions are open:
+    // /v1/ready says 503 during a long recovery instead of refusing.
+    let admin = match id {
+        0 => crate::admin::start(&shard, stop.clone()),
+        _ => Ok(()),
+    };
+    let opened = match admin {
+        Ok(()) => shard.apply_topics(table).await,
+        failed => failed,
+    };
     // The group coordinator's offsets-log partitions open before the
     // barrier too; loading them runs once the shard serves.
     let opened = match opened {
@@ -175,8 +190,13 @@ async fn shard_main(started: Started) -> Result<(), String> {
     };
     // No shard listens before every shard has opened its partitions: a
     // request forwarded to a shard still opening would find no partition.
-    // (A blocking wait is fine here: nothing else runs on the shard yet.)
-    opened_barrier.wait();
+    // Waited for on the blocking pool: the shard's own tasks (the admin
+    // listener on shard 0, jobs from shards still opening) keep running.
+    glommio::executor()
+        .spawn_blocking(move || {
+            opened_barrier.wait();
+        })
+        .await;
     let bound = opened.and_then(|()| {
         listeners
             .iter()
@@ -191,6 +211,7 @@ async fn shard_main(started: Started) -> Result<(), String> {
     });
     let sockets = match bound {
         Ok(sockets) => {
+            crate::admin::mark_serving();
             let _ = ready.send(Ok(()));
             drop(ready);
             sockets
@@ -312,6 +333,63 @@ fn bound_addresses(config: &BrokerConfig) -> Result<Vec<(Listener, std::net::Soc
             Ok((listener, address))
         })
         .collect()
+}
+
+/// Fails when something already listens on `address`. Every shard binds it
+/// with SO_REUSEPORT, which the kernel also grants when a second broker (of
+/// the same user) already listens there: the two would split the
+/// connections without a word. So before binding, the kernel's table of
+/// TCP sockets (`/proc/net/tcp`, `tcp6`) is asked for a listening socket on
+/// the port (at this address or a wildcard), which Kafka would report as
+/// "address in use". (A plain bind as a probe does not do: connections of
+/// this broker's previous life, lingering in FIN_WAIT, refuse it too.) A
+/// listener of a previous life may itself linger a moment after a kill -9
+/// (io_uring holds it until its ring is torn down): retried briefly.
+fn refuse_a_taken_port(name: &str, address: std::net::SocketAddr) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + PORT_TAKEN_WAIT;
+    while listening_on(address) {
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "listener {name}: cannot listen on {address}: address already in use \
+                 (is another broker running?)"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// How long a port held by someone else may take to come free at start.
+const PORT_TAKEN_WAIT: Duration = Duration::from_secs(3);
+
+/// Whether a TCP socket listens on `address`'s port at its address or a
+/// wildcard one (or at any address, when `address` is a wildcard).
+fn listening_on(address: std::net::SocketAddr) -> bool {
+    const LISTEN: &str = "0A";
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            return false;
+        };
+        text.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+                return false;
+            };
+            let Some((ip, port)) = local.split_once(':') else {
+                return false;
+            };
+            let same_port = u16::from_str_radix(port, 16).ok() == Some(address.port());
+            let wildcard = ip.bytes().all(|digit| digit == b'0');
+            let same_ip = match address.ip() {
+                std::net::IpAddr::V4(v4) => {
+                    ip.len() == 8
+                        && u32::from_str_radix(ip, 16).ok() == Some(u32::from_le_bytes(v4.octets()))
+                }
+                std::net::IpAddr::V6(_) => false,
+            };
+            *state == LISTEN && same_port && (wildcard || same_ip || address.ip().is_unspecified())
+        })
+    })
 }
 
 /// `max.connections.per.ip.overrides` by address: each host resolved now,

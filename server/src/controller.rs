@@ -94,11 +94,25 @@ where
     if table == before {
         return results;
     }
-    let log_dir = controller.log_dir.clone();
-    let to_store = table.clone();
-    let stored = glommio::executor()
-        .spawn_blocking(move || to_store.store_blocking(&log_dir))
-        .await;
+    let mut stored = store(&controller, &table).await;
+    let only_deletes = table
+        .topics
+        .keys()
+        .all(|name| before.topics.contains_key(name));
+    let mut installed = false;
+    if let Err(error) = &stored {
+        if only_deletes && is_out_of_space(error) {
+            // Deleting topics is how space is freed, so it must work on a
+            // full disk: delete the topics' data first, then store the
+            // table. A crash in between brings the topics back, empty.
+            tracing::warn!(
+                "storing the topic table: {error}; deleting the topics' data first to make room"
+            );
+            install(&controller, &table).await;
+            installed = true;
+            stored = store(&controller, &table).await;
+        }
+    }
     if let Err(error) = stored {
         let message = format!("storing the topic table: {error}");
         tracing::error!("{message}");
@@ -107,6 +121,32 @@ where
             .map(|result| result.and(Err((ResponseError::KafkaStorageError, message.clone()))))
             .collect();
     }
+    if !installed {
+        install(&controller, &table).await;
+    }
+    log_topic_changes(&before, &table);
+    results
+}
+
+fn is_out_of_space(error: &std::io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(nix::libc::ENOSPC) | Some(nix::libc::EDQUOT)
+    )
+}
+
+/// Writes the topic table durably (on the blocking pool).
+async fn store(controller: &Rc<Shard>, table: &TopicTable) -> std::io::Result<()> {
+    let log_dir = controller.log_dir.clone();
+    let to_store = table.clone();
+    glommio::executor()
+        .spawn_blocking(move || to_store.store_blocking(&log_dir))
+        .await
+}
+
+/// Hands every shard its copy of `table` (it opens, reconfigures and
+/// deletes its partitions to match).
+async fn install(controller: &Rc<Shard>, table: &TopicTable) {
     for target in 0..controller.count {
         let copy = table.clone();
         let applied = controller
@@ -122,7 +162,32 @@ where
             Err(_) => tracing::error!("shard {target} is gone"),
         }
     }
-    results
+}
+
+/// One log line per topic created, deleted or given more partitions.
+fn log_topic_changes(before: &TopicTable, after: &TopicTable) {
+    for (name, meta) in &after.topics {
+        match before.topics.get(name) {
+            None => tracing::info!(
+                topic = %name,
+                partitions = meta.partitions,
+                topic_id = %uuid::Uuid::from_u128(meta.topic_id),
+                "topic created"
+            ),
+            Some(old) if old.partitions != meta.partitions => tracing::info!(
+                topic = %name,
+                from = old.partitions,
+                to = meta.partitions,
+                "topic partitions added"
+            ),
+            Some(_) => {}
+        }
+    }
+    for (name, meta) in &before.topics {
+        if !after.topics.contains_key(name) {
+            tracing::info!(topic = %name, partitions = meta.partitions, "topic deleted");
+        }
+    }
 }
 
 fn add(

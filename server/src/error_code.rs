@@ -28,7 +28,9 @@ pub fn for_engine(error: &Error) -> ResponseError {
             ProducerError::UnknownProducerId { .. } => ResponseError::UnknownProducerId,
         },
         Error::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-        Error::Io(_) | Error::Offline(_) | Error::Corrupt { .. } => {
+        // A full disk is KAFKA_STORAGE_ERROR too: retriable, and what Kafka
+        // answers when a log directory cannot take the write.
+        Error::Io(_) | Error::Offline(_) | Error::DiskFull(_) | Error::Corrupt { .. } => {
             ResponseError::KafkaStorageError
         }
         Error::Closed => ResponseError::NotLeaderOrFollower,
@@ -82,6 +84,13 @@ mod tests {
             log_end_offset: engine::Offset(1),
         };
         assert_eq!(for_engine(&range).code(), 1);
+        let io = engine::IoError::new(
+            "writing",
+            "/data/t-0/00000000000000000000.log",
+            &std::io::Error::from_raw_os_error(28),
+        );
+        assert_eq!(for_engine(&Error::DiskFull(io.clone())).code(), 56);
+        assert_eq!(for_engine(&Error::Offline(io)).code(), 56);
         assert_eq!(
             for_batch(&BatchError::RecordCountInvalid {
                 count: 2,

@@ -4,6 +4,7 @@
 //! thin `main` over `cli::main`; the library exists so that fuzz targets and
 //! benchmarks can drive the request path through a public API.
 
+mod admin;
 pub mod api;
 mod broker;
 pub mod cli;
@@ -11,6 +12,7 @@ mod config;
 mod connection;
 mod connection_quota;
 mod controller;
+mod doctor;
 mod error_code;
 mod frame_buffer;
 mod frame_reader;
@@ -18,10 +20,14 @@ mod group;
 pub mod harness;
 mod limits;
 mod listeners;
+mod logging;
 mod metrics;
+#[cfg(test)]
+mod ops_doc;
 mod request_budget;
 mod sendfile_pool;
 mod shard;
+mod stats;
 #[cfg(feature = "tools")]
 mod tools;
 mod topic_config;

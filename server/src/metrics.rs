@@ -1,7 +1,9 @@
 //! Per-shard counters (thread-local: a shard is a thread), logged when the
 //! shard stops. They show the zero copy (record bytes a Fetch sends with
-//! sendfile versus record bytes it copies out of memory) and whether the
-//! shard's thread ever stalls (how late a periodic timer fires).
+//! sendfile versus record bytes it copies out of memory), whether the
+//! shard's thread ever stalls (how late a periodic timer fires), and
+//! storage trouble: partitions gone offline, disk-full episodes and the
+//! appends they refused, failed preallocations, recovery truncations.
 
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -29,6 +31,83 @@ pub fn fetch_bytes() -> (u64, u64) {
     )
 }
 
+/// Storage trouble on one shard, counted from the engine's storage events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageCounters {
+    /// Partitions that went offline (an I/O error; back after a restart).
+    pub partitions_offline: u64,
+    /// Disk-full episodes of partitions (each partition counts its own).
+    pub disk_full_episodes: u64,
+    /// Partitions in a disk-full episode now.
+    pub partitions_disk_full: u64,
+    /// Appends refused because the disk was full.
+    pub disk_full_refused_appends: u64,
+    /// Preallocations (fallocate) that failed; the log wrote without them.
+    pub preallocation_failures: u64,
+    /// Segments recovery cut at a torn or invalid tail (or dropped after a gap).
+    pub recovery_truncations: u64,
+}
+
+thread_local! {
+    static STORAGE: Cell<StorageCounters> = const {
+        Cell::new(StorageCounters {
+            partitions_offline: 0,
+            disk_full_episodes: 0,
+            partitions_disk_full: 0,
+            disk_full_refused_appends: 0,
+            preallocation_failures: 0,
+            recovery_truncations: 0,
+        })
+    };
+}
+
+/// What a storage event changed in this shard's disk-full picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskFullTransition {
+    /// The first partition of the shard found the disk full.
+    Began,
+    /// The last partition of the shard in an episode got space back.
+    Ended,
+    None,
+}
+
+/// Counts one storage event of this shard.
+pub fn count_storage_event(event: &engine::StorageEvent<'_>) -> DiskFullTransition {
+    use engine::StorageEvent;
+    STORAGE.with(|cell| {
+        let mut counters = cell.get();
+        let mut transition = DiskFullTransition::None;
+        match event {
+            StorageEvent::Offline { .. } => counters.partitions_offline += 1,
+            StorageEvent::DiskFull { .. } => {
+                counters.disk_full_episodes += 1;
+                counters.partitions_disk_full += 1;
+                if counters.partitions_disk_full == 1 {
+                    transition = DiskFullTransition::Began;
+                }
+            }
+            StorageEvent::DiskFullEnded {
+                refused_appends, ..
+            } => {
+                counters.disk_full_refused_appends += refused_appends;
+                counters.partitions_disk_full = counters.partitions_disk_full.saturating_sub(1);
+                if counters.partitions_disk_full == 0 {
+                    transition = DiskFullTransition::Ended;
+                }
+            }
+            StorageEvent::PreallocationFailed { .. } => counters.preallocation_failures += 1,
+            StorageEvent::RecoveryTruncated { .. } => counters.recovery_truncations += 1,
+        }
+        cell.set(counters);
+        transition
+    })
+}
+
+/// This shard's storage counters.
+pub fn storage_counters() -> StorageCounters {
+    STORAGE.with(Cell::get)
+}
+
 /// Upper bounds (ms) of the timer-lateness buckets; the last is open.
 const LATENESS_BOUNDS_MS: [u64; 9] = [1, 2, 5, 10, 20, 50, 100, 200, 500];
 
@@ -37,6 +116,7 @@ const LATENESS_BOUNDS_MS: [u64; 9] = [1, 2, 5, 10, 20, 50, 100, 200, 500];
 pub struct Lateness {
     counts: [u64; LATENESS_BOUNDS_MS.len() + 1],
     max: Duration,
+    sum: Duration,
 }
 
 impl Lateness {
@@ -48,6 +128,7 @@ impl Lateness {
             .unwrap_or(LATENESS_BOUNDS_MS.len());
         self.counts[bucket] += 1;
         self.max = self.max.max(late);
+        self.sum += late;
     }
 
     pub fn samples(&self) -> u64 {
@@ -91,6 +172,21 @@ pub fn record_timer_lateness(late: Duration) {
     TIMER_LATENESS.with(|lateness| lateness.borrow_mut().record(late));
 }
 
+/// This shard's timer lateness for the admin listener: (bucket upper
+/// bound in ms, count) with `None` for the open bucket, and the sum.
+pub fn timer_lateness() -> (Vec<(Option<u64>, u64)>, Duration) {
+    TIMER_LATENESS.with(|lateness| {
+        let lateness = lateness.borrow();
+        let buckets = lateness
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(bucket, count)| (LATENESS_BOUNDS_MS.get(bucket).copied(), *count))
+            .collect();
+        (buckets, lateness.sum)
+    })
+}
+
 /// Logs this shard's counters (at shutdown).
 pub fn log_shard_counters(shard: usize) {
     let (sendfile_bytes, memory_record_bytes) = fetch_bytes();
@@ -99,6 +195,17 @@ pub fn log_shard_counters(shard: usize) {
         sendfile_bytes,
         memory_record_bytes,
         "fetch record bytes"
+    );
+    let storage = storage_counters();
+    tracing::info!(
+        shard,
+        partitions_offline = storage.partitions_offline,
+        disk_full_episodes = storage.disk_full_episodes,
+        partitions_disk_full = storage.partitions_disk_full,
+        disk_full_refused_appends = storage.disk_full_refused_appends,
+        preallocation_failures = storage.preallocation_failures,
+        recovery_truncations = storage.recovery_truncations,
+        "storage counters"
     );
     TIMER_LATENESS.with(|lateness| {
         let lateness = lateness.borrow();

@@ -101,6 +101,97 @@ pub struct Shard {
     pub producer_ids: Cell<(i64, i64)>,
     /// The groups this shard coordinates and their offsets-log partitions.
     pub coordinator: crate::group::Coordinator,
+    /// Where this shard's partitions live; its storage events (a partition
+    /// offline, a full disk, a recovery truncation) are logged and counted.
+    pub storage: engine::Storage,
+}
+
+/// The name of the partition a log directory holds (`topic-3`).
+fn partition_name(dir: &std::path::Path) -> std::borrow::Cow<'_, str> {
+    dir.file_name()
+        .map_or_else(|| dir.to_string_lossy(), |name| name.to_string_lossy())
+}
+
+/// Logs a storage event: every offline partition and every recovery
+/// truncation, and a disk-full episode once per shard (when its first
+/// partition finds the disk full and when the last one gets space back);
+/// each partition's own episode at debug level. Counted in `metrics`.
+fn log_storage_event(shard: usize, event: &engine::StorageEvent<'_>) {
+    use crate::metrics::DiskFullTransition;
+    use engine::StorageEvent;
+    let transition = crate::metrics::count_storage_event(event);
+    match event {
+        StorageEvent::Offline { dir, error } => tracing::error!(
+            shard,
+            partition = %partition_name(dir),
+            %error,
+            "partition offline after an I/O error: it refuses reads and writes \
+             (KAFKA_STORAGE_ERROR) until the broker restarts and recovers it"
+        ),
+        StorageEvent::DiskFull { dir, error } => {
+            if transition == DiskFullTransition::Began {
+                tracing::warn!(
+                    shard,
+                    partition = %partition_name(dir),
+                    %error,
+                    "disk full: appends get KAFKA_STORAGE_ERROR until space returns \
+                     (delete topics or records, or free space on the log directory)"
+                );
+            } else {
+                tracing::debug!(shard, partition = %partition_name(dir), %error, "disk full");
+            }
+        }
+        StorageEvent::DiskFullEnded {
+            dir,
+            duration,
+            refused_appends,
+            space_returned,
+        } => {
+            let what = if *space_returned {
+                "disk space returned: appends are accepted again"
+            } else {
+                "disk-full episode over: the partition waiting for space was closed or deleted"
+            };
+            if transition == DiskFullTransition::Ended {
+                tracing::warn!(
+                    shard,
+                    partition = %partition_name(dir),
+                    duration_ms = duration.as_millis() as u64,
+                    refused_appends = crate::metrics::storage_counters().disk_full_refused_appends,
+                    "{what}"
+                );
+            } else {
+                tracing::debug!(
+                    shard,
+                    partition = %partition_name(dir),
+                    duration_ms = duration.as_millis() as u64,
+                    refused_appends,
+                    "{what}"
+                );
+            }
+        }
+        StorageEvent::PreallocationFailed { dir, error } => tracing::debug!(
+            shard,
+            partition = %partition_name(dir),
+            %error,
+            "preallocation failed; writing without it"
+        ),
+        StorageEvent::RecoveryTruncated {
+            dir,
+            segment,
+            file_bytes,
+            valid_bytes,
+            later_segments,
+        } => tracing::warn!(
+            shard,
+            partition = %partition_name(dir),
+            segment = segment.0,
+            file_bytes,
+            valid_bytes,
+            later_segments,
+            "recovery truncated a torn or invalid tail"
+        ),
+    }
 }
 
 impl Shard {
@@ -123,6 +214,7 @@ impl Shard {
             controller_changes: Rc::new(glommio::sync::Semaphore::new(1)),
             producer_ids: Cell::new((0, 0)),
             coordinator: crate::group::Coordinator::default(),
+            storage: engine::Storage::os().with_events(move |event| log_storage_event(id, event)),
         }
     }
 
@@ -241,7 +333,7 @@ impl Shard {
                 continue;
             }
             let dir = partition_dir(&self.log_dir, &name, partition);
-            let log = PartitionLog::open(&dir, log_config)
+            let log = PartitionLog::open_in(&self.storage, &dir, log_config)
                 .await
                 .map_err(|error| format!("opening {}: {error}", dir.display()))?;
             self.partitions

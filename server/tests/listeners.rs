@@ -189,3 +189,22 @@ fn listeners_that_cannot_be_served_stop_the_broker_by_name() {
         "{stderr}"
     );
 }
+
+/// A second broker on a port the first listens on stops with "address in
+/// use" instead of splitting its connections (SO_REUSEPORT would let it
+/// bind), and the first keeps serving.
+#[test]
+fn a_second_broker_on_a_taken_port_refuses_to_start() {
+    let first = Broker::start(1);
+    let (status, stderr) =
+        serve_refused(&[format!("listeners=PLAINTEXT://127.0.0.1:{}", first.port)]);
+    assert!(!status.success(), "the second broker started: {stderr}");
+    assert!(stderr.contains("address already in use"), "{stderr}");
+    assert!(stderr.contains("listener PLAINTEXT"), "{stderr}");
+    let mut raw = connect_to(first.port);
+    raw.send_bytes(&[0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff]);
+    assert!(
+        raw.receive_frame().is_some(),
+        "the first broker stopped answering"
+    );
+}

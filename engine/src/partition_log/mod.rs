@@ -16,6 +16,8 @@
 //!   log_end_offset:  the next offset to assign (appended to memory)
 //! ```
 
+mod health;
+mod invariants;
 mod read;
 mod recovery;
 mod retention;
@@ -38,7 +40,7 @@ pub use segment_state::SegmentFile;
 
 use crate::config::LogConfig;
 use crate::error::{BatchError, Error, IoError, Result};
-use crate::io::{DirectFile, Signal};
+use crate::io::{Signal, Storage};
 use crate::limits::{PENDING_BYTES_MAX, SEGMENT_RELATIVE_OFFSET_MAX};
 use crate::offset::{Offset, TimestampMs};
 use crate::producer_state::{CachedBatch, ProducerState, Verdict};
@@ -97,7 +99,14 @@ pub(crate) struct State {
     flush_waiters: Vec<Waiter>,
     /// Readers long-polling for the high watermark to move.
     watchers: watch::Watchers,
+    /// Set once the log went offline (see `health.rs`).
     failure: Option<IoError>,
+    /// Set while the disk has no room for this log's writes.
+    disk_full: Option<health::DiskFull>,
+    preallocation: health::Preallocation,
+    /// `log-start-offset` moved in memory but could not be written (no
+    /// room): the writer writes it when it can.
+    log_start_unpersisted: bool,
     closing: bool,
     closed: bool,
     fdatasyncs: u64,
@@ -107,16 +116,6 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn check_usable(&self) -> Result<()> {
-        if let Some(failure) = &self.failure {
-            return Err(Error::Offline(failure.clone()));
-        }
-        if self.closing || self.closed {
-            return Err(Error::Closed);
-        }
-        Ok(())
-    }
-
     fn active_mut(&mut self) -> &mut Segment {
         self.segments
             .last_mut()
@@ -158,18 +157,6 @@ impl State {
         let flushed = self.flushed_offset;
         complete(&mut self.write_waiters, |offset| offset <= written);
         complete(&mut self.flush_waiters, |offset| offset <= flushed);
-        self.watchers.wake_all();
-    }
-
-    fn fail(&mut self, error: IoError) {
-        self.failure = Some(error.clone());
-        for waiter in self
-            .write_waiters
-            .drain(..)
-            .chain(self.flush_waiters.drain(..))
-        {
-            let _ = waiter.sender.send(Err(Error::Offline(error.clone())));
-        }
         self.watchers.wake_all();
     }
 }
@@ -307,7 +294,7 @@ pub(crate) struct Shared {
     config: RefCell<LogConfig>,
     state: RefCell<State>,
     signal: Rc<Signal>,
-    alloc: DirectFile,
+    storage: Storage,
     leader_epoch: Cell<i32>,
     writer_exited: RefCell<Option<oneshot::Receiver<()>>>,
     /// For tasks that must not keep the log alive (write rounds).
@@ -323,8 +310,18 @@ impl PartitionLog {
     /// Opens (or creates) the log in `dir`, recovering it if the last
     /// shutdown was not clean, and starts its writer task.
     pub async fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<PartitionLog> {
+        PartitionLog::open_in(&Storage::os(), dir, config).await
+    }
+
+    /// [`PartitionLog::open`] on `storage` (a simulated filesystem in
+    /// tests; the operating system's with an event sink in the broker).
+    pub async fn open_in(
+        storage: &Storage,
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+    ) -> Result<PartitionLog> {
         config.validate()?;
-        recovery::open(dir.as_ref(), config).await
+        recovery::open(storage, dir.as_ref(), config).await
     }
 
     pub fn dir(&self) -> &Path {
@@ -370,6 +367,18 @@ impl PartitionLog {
     /// Every offset below this has been fdatasync'ed.
     pub fn flushed_offset(&self) -> Offset {
         self.shared.state.borrow().flushed_offset
+    }
+
+    /// The log went offline after an I/O error (see `health.rs`); only a
+    /// restart brings it back.
+    pub fn is_offline(&self) -> bool {
+        self.shared.state.borrow().failure.is_some()
+    }
+
+    /// The disk has no room for this log's writes now; appends are refused
+    /// until space returns.
+    pub fn is_disk_full(&self) -> bool {
+        self.shared.state.borrow().disk_full.is_some()
     }
 
     /// Bytes in all segments.
@@ -455,7 +464,7 @@ impl PartitionLog {
     pub fn append_nowait(&self, records: &[u8]) -> Result<AppendInfo> {
         let config = self.shared.config.borrow();
         let mut state = self.shared.state.borrow_mut();
-        state.check_usable()?;
+        state.check_appendable()?;
         let now = TimestampMs::now();
         let mut total_records: u64 = 0;
         for batch in Batches::new(records, Validation::Client) {
@@ -522,10 +531,8 @@ impl PartitionLog {
                 max_timestamp,
                 config.index_interval_bytes,
             );
-            let alloc = &self.shared.alloc;
-            active.tail.append(alloc, segment_position, &header);
+            active.tail.append(segment_position, &header);
             active.tail.append(
-                alloc,
                 segment_position + header.len() as u64,
                 &bytes[header.len()..],
             );
@@ -549,6 +556,7 @@ impl PartitionLog {
             log_start_offset: state.log_start_offset,
             records: total_records,
         };
+        state.debug_check();
         self.shared.signal.raise();
         Ok(info)
     }
@@ -557,11 +565,11 @@ impl PartitionLog {
     pub async fn wait_written(&self, offset: Offset) -> Result<()> {
         let receiver = {
             let mut state = self.shared.state.borrow_mut();
-            if let Some(failure) = &state.failure {
-                return Err(Error::Offline(failure.clone()));
-            }
             if state.written_offset >= offset {
                 return Ok(());
+            }
+            if let Some(error) = state.wait_error(offset) {
+                return Err(error);
             }
             let (sender, receiver) = oneshot::channel();
             state.write_waiters.push(Waiter { offset, sender });
@@ -575,11 +583,11 @@ impl PartitionLog {
     pub async fn wait_flushed(&self, offset: Offset) -> Result<()> {
         let receiver = {
             let mut state = self.shared.state.borrow_mut();
-            if let Some(failure) = &state.failure {
-                return Err(Error::Offline(failure.clone()));
-            }
             if state.flushed_offset >= offset {
                 return Ok(());
+            }
+            if let Some(error) = state.wait_error(offset) {
+                return Err(error);
             }
             state.flush_requested = state.flush_requested.max(offset);
             let (sender, receiver) = oneshot::channel();
@@ -600,8 +608,8 @@ impl PartitionLog {
     async fn wait_for_room(&self) -> Result<()> {
         loop {
             let (pending, end) = {
-                let state = self.shared.state.borrow();
-                state.check_usable()?;
+                let mut state = self.shared.state.borrow_mut();
+                state.check_appendable()?;
                 (state.pending_bytes(), state.log_end_offset)
             };
             if pending <= PENDING_BYTES_MAX {
@@ -623,6 +631,9 @@ impl PartitionLog {
 impl Drop for PartitionLog {
     fn drop(&mut self) {
         self.shared.state.borrow_mut().closing = true;
+        // A log deleted or closed on a full disk ends its episode: the
+        // broker's count of partitions waiting for space must go down.
+        self.shared.closing_while_disk_full();
         self.shared.signal.raise();
     }
 }

@@ -53,6 +53,12 @@ pub struct ReadResult {
     pub high_watermark: Offset,
     pub log_start_offset: Offset,
     pub last_stable_offset: Offset,
+    /// The offset after the last batch the chunks hold whole, so a fetcher
+    /// that started at `start` got `next_offset - start` offsets: exact when
+    /// the read reached the readable end; when `max_bytes` cut it, the start
+    /// of the last indexed batch before the cut (or the end of the first
+    /// batch), a lower bound found without reading more. `start` when empty.
+    pub next_offset: Offset,
 }
 
 impl ReadResult {
@@ -103,10 +109,14 @@ struct SegmentView {
 impl PartitionLog {
     /// Reads from `start` up to about `max_bytes`, within one segment. The
     /// first batch is returned whole even when larger than `max_bytes`
-    /// (KIP-74); the last may be cut, as Kafka does.
+    /// (KIP-74); the last may be cut, as Kafka does. An offline log serves
+    /// no reads: what its files hold is no longer known.
     pub async fn read(&self, start: Offset, max_bytes: u64) -> Result<ReadResult> {
         let (view, scan_from, high_watermark, log_start_offset) = {
             let state = self.shared.state.borrow();
+            if let Some(failure) = &state.failure {
+                return Err(Error::Offline(failure.clone()));
+            }
             let high_watermark = state.written_offset;
             if start < state.log_start_offset || start > high_watermark {
                 return Err(Error::OffsetOutOfRange {
@@ -120,6 +130,7 @@ impl PartitionLog {
                 high_watermark,
                 log_start_offset: state.log_start_offset,
                 last_stable_offset: high_watermark,
+                next_offset: start,
             };
             if start == high_watermark {
                 return Ok(result);
@@ -152,11 +163,39 @@ impl PartitionLog {
         let wanted = max_bytes.max(first.size);
         let end = view.readable_size.min(first.position + wanted);
         let chunks = self.chunks_for(&view, first.position, end)?;
+        let next_offset = if end == view.readable_size {
+            view.readable_next_offset
+        } else {
+            self.indexed_batch_start_at_or_before(&view, end)
+                .max(first.next_offset)
+        };
         Ok(ReadResult {
             chunks,
             high_watermark,
             log_start_offset,
             last_stable_offset: high_watermark,
+            next_offset,
+        })
+    }
+
+    /// The base offset of the last indexed batch starting at or before
+    /// `position` in the segment: every batch before it ends by `position`.
+    fn indexed_batch_start_at_or_before(&self, view: &SegmentView, position: u64) -> Offset {
+        let state = self.shared.state.borrow();
+        let Some(segment) = state
+            .segments
+            .iter()
+            .find(|segment| segment.base_offset == view.base_offset)
+        else {
+            return view.base_offset;
+        };
+        let index = &segment.offset_index;
+        let entries = index.entries();
+        let found = entries.partition_point(|entry| u64::from(entry.position) <= position);
+        found.checked_sub(1).map_or(view.base_offset, |at| {
+            index
+                .base_offset()
+                .plus(i64::from(entries[at].relative_offset))
         })
     }
 

@@ -23,18 +23,22 @@ use super::{
 };
 use crate::config::LogConfig;
 use crate::error::{Error, IoError, Result};
-use crate::io::{self, DirectFile, Signal};
+use crate::io::{DirectFile, Signal, Storage, StorageEvent};
 use crate::limits::{align_down, BATCH_HEADER_BYTES, SCAN_READ_BYTES, SEGMENT_RELATIVE_OFFSET_MAX};
 use crate::offset::{Offset, TimestampMs};
 use crate::producer_state::{CachedBatch, ProducerState};
 use crate::record_batch::{peek_batch_size, RecordBatch, Validation};
 use crate::segment::{self, OffsetIndex, TimeIndex};
 
-pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> {
-    io::create_dir_all(dir).await?;
-    io::settle_iopoll_probe(dir).await?;
-    let alloc = DirectFile::anonymous(dir).await?;
-    let names = io::list_dir(dir).await?;
+pub(super) async fn open(storage: &Storage, dir: &Path, config: LogConfig) -> Result<PartitionLog> {
+    if storage.create_dir_all(dir).await? {
+        // The new directory's own entry must survive a power loss too.
+        if let Some(parent) = dir.parent() {
+            storage.sync_dir(parent).await?;
+        }
+    }
+    storage.settle(dir).await?;
+    let names = storage.list_dir(dir).await?;
     let mut bases: Vec<Offset> = names
         .iter()
         .filter_map(|name| segment::parse_file_name(name))
@@ -43,17 +47,18 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
         .collect();
     bases.sort();
     for name in names.iter().filter(|name| name.ends_with(".tmp-write")) {
-        io::remove_file(&dir.join(name)).await?;
+        storage.remove_file(&dir.join(name)).await?;
     }
-    let clean = io::read_file(&dir.join(CLEAN_SHUTDOWN_FILE))
+    let clean = storage
+        .read_file(&dir.join(CLEAN_SHUTDOWN_FILE))
         .await?
         .is_some();
-    let recovery_point = read_offset(&dir.join(RECOVERY_POINT_FILE)).await?;
-    let stored_log_start = read_offset(&dir.join(LOG_START_OFFSET_FILE)).await?;
+    let recovery_point = read_offset(storage, &dir.join(RECOVERY_POINT_FILE)).await?;
+    let stored_log_start = read_offset(storage, &dir.join(LOG_START_OFFSET_FILE)).await?;
     let now = TimestampMs::now();
 
     let (mut producers, snapshot_offset) =
-        match io::read_file(&dir.join(PRODUCER_STATE_FILE)).await? {
+        match storage.read_file(&dir.join(PRODUCER_STATE_FILE)).await? {
             Some(bytes) => ProducerState::decode(&bytes).unwrap_or_default(),
             None => (ProducerState::default(), Offset::ZERO),
         };
@@ -64,12 +69,44 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
         let trusted =
             clean || recovery_point.is_some_and(|point| base < point && next_base.is_some());
         let (segment, cut) =
-            recover_segment(dir, base, next_base, trusted, &config, &mut replay).await?;
+            recover_segment(storage, dir, base, next_base, trusted, &config, &mut replay).await?;
+        // Offsets are contiguous across segments too: a segment that does
+        // not start where the previous one ended (a truncation cut short by
+        // a crash) goes, with everything after it.
+        let gap = segments
+            .last()
+            .is_some_and(|previous: &Segment| previous.next_offset != segment.base_offset);
+        if gap {
+            let previous = segments.last().expect("checked above");
+            storage.emit(StorageEvent::RecoveryTruncated {
+                dir,
+                segment: previous.base_offset,
+                file_bytes: previous.size,
+                valid_bytes: previous.size,
+                later_segments: bases.len() - number,
+            });
+            drop(segment);
+            for &later in &bases[number..] {
+                remove_segment_files(storage, dir, later).await?;
+            }
+            break;
+        }
+        let valid_bytes = segment.size;
         segments.push(segment);
-        if cut && next_base.is_some() {
+        if let Some(cut) = cut {
+            let later = &bases[number + 1..];
+            if cut.torn || !later.is_empty() {
+                storage.emit(StorageEvent::RecoveryTruncated {
+                    dir,
+                    segment: base,
+                    file_bytes: cut.file_bytes,
+                    valid_bytes,
+                    later_segments: later.len(),
+                });
+            }
             // Data after a torn batch cannot be trusted: drop later segments.
-            for &later in &bases[number + 1..] {
-                remove_segment_files(dir, later).await?;
+            for &later in later {
+                remove_segment_files(storage, dir, later).await?;
             }
             break;
         }
@@ -81,7 +118,7 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
     let last = segments.last_mut().expect("at least one segment");
     last.phase = Phase::Active;
     if last.size > 0 {
-        last.tail = resume_tail(last, &alloc).await?;
+        last.tail = resume_tail(last).await?;
     }
     last.roll_base_ms = if last.max_timestamp.0 > 0 {
         last.max_timestamp.0.min(now.0)
@@ -106,8 +143,8 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
         .max(first_base)
         .min(log_end_offset);
 
-    io::remove_file(&dir.join(CLEAN_SHUTDOWN_FILE)).await?;
-    io::sync_dir(dir).await?;
+    storage.remove_file(&dir.join(CLEAN_SHUTDOWN_FILE)).await?;
+    storage.sync_dir(dir).await?;
 
     let shared = Rc::new(Shared {
         dir: dir.to_path_buf(),
@@ -125,6 +162,9 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
             flush_waiters: Vec::new(),
             watchers: Default::default(),
             failure: None,
+            disk_full: None,
+            preallocation: Default::default(),
+            log_start_unpersisted: false,
             closing: false,
             closed: false,
             fdatasyncs: 0,
@@ -132,18 +172,19 @@ pub(super) async fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog> 
             next_round_id: 0,
         }),
         signal: Rc::new(Signal::default()),
-        alloc,
+        storage: storage.clone(),
         leader_epoch: Cell::new(0),
         writer_exited: RefCell::new(None),
         weak_self: RefCell::new(std::rc::Weak::new()),
     });
     *shared.weak_self.borrow_mut() = Rc::downgrade(&shared);
+    shared.state.borrow().debug_check();
     writer::spawn(&shared);
     Ok(PartitionLog { shared })
 }
 
-async fn read_offset(path: &Path) -> Result<Option<Offset>> {
-    let Some(bytes) = io::read_file(path).await? else {
+async fn read_offset(storage: &Storage, path: &Path) -> Result<Option<Offset>> {
+    let Some(bytes) = storage.read_file(path).await? else {
         return Ok(None);
     };
     let text = String::from_utf8_lossy(&bytes);
@@ -155,9 +196,15 @@ async fn read_offset(path: &Path) -> Result<Option<Offset>> {
     Ok(Some(Offset(value)))
 }
 
-pub(super) async fn remove_segment_files(dir: &Path, base: Offset) -> Result<(), IoError> {
+pub(super) async fn remove_segment_files(
+    storage: &Storage,
+    dir: &Path,
+    base: Offset,
+) -> Result<(), IoError> {
     for extension in ["log", "index", "timeindex"] {
-        io::remove_file(&segment::file_path(dir, base, extension)).await?;
+        storage
+            .remove_file(&segment::file_path(dir, base, extension))
+            .await?;
     }
     Ok(())
 }
@@ -165,24 +212,35 @@ pub(super) async fn remove_segment_files(dir: &Path, base: Offset) -> Result<(),
 /// Loads one segment. `trusted` segments load their index files (and are
 /// scanned without CRC checks from the last index entry to find their end);
 /// the others, or any whose index files are missing or inconsistent, are
-/// scanned from the start with full validation. Returns whether the file
-/// was cut at an invalid batch.
+/// scanned from the start with full validation. Returns how the file was
+/// cut, if its valid batches end before the file does.
+/// A segment file recovery cut after its last valid batch.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Cut {
+    /// The file's size before the cut.
+    file_bytes: u64,
+    /// Data followed the last valid batch (a torn or damaged write), not
+    /// only preallocated zeros.
+    torn: bool,
+}
+
 pub(super) async fn recover_segment(
+    storage: &Storage,
     dir: &Path,
     base: Offset,
     next_base: Option<Offset>,
     trusted: bool,
     config: &LogConfig,
     producers: &mut Vec<(i64, i16, CachedBatch)>,
-) -> Result<(Segment, bool)> {
+) -> Result<(Segment, Option<Cut>)> {
     let producers_before = producers.len();
     let path = segment::file_path(dir, base, "log");
-    let direct = DirectFile::open_read_write(&path).await?;
+    let direct = storage.open_direct(&path).await?;
     let file_size = direct.size().await?;
     let mut segment = Segment::new_active(base, TimestampMs::NONE);
     let mut scan_from = 0;
     if trusted {
-        if let Some(loaded) = load_indexes(dir, base, file_size, next_base).await? {
+        if let Some(loaded) = load_indexes(storage, dir, base, file_size, next_base).await? {
             let (offset_index, time_index) = loaded;
             if let Some(last) = offset_index.entries().last() {
                 scan_from = u64::from(last.position);
@@ -218,8 +276,20 @@ pub(super) async fn recover_segment(
         producers.truncate(producers_before);
         end = scan(&direct, &mut segment, 0, file_size, true, config, producers).await?;
     }
-    let cut = end < file_size;
-    if cut {
+    let mut cut = None;
+    if end < file_size {
+        // Zeros after the last batch are preallocated space an unclean
+        // shutdown leaves behind, not a torn write.
+        let after = direct
+            .read(
+                end,
+                (file_size - end).min(BATCH_HEADER_BYTES as u64) as usize,
+            )
+            .await?;
+        cut = Some(Cut {
+            file_bytes: file_size,
+            torn: after.iter().any(|&byte| byte != 0),
+        });
         direct.truncate(end).await?;
         direct.fdatasync().await?;
     }
@@ -230,21 +300,28 @@ pub(super) async fn recover_segment(
     segment.issued_bytes = end;
     segment.allocated = end;
     segment.phase = Phase::Sealed;
-    let plain = io::open_plain(&path).await?;
+    let plain = storage.open_plain(&path, &direct).await?;
     segment.file = Some(Rc::new(SegmentFile::new(direct, plain, path)));
     Ok((segment, cut))
 }
 
 async fn load_indexes(
+    storage: &Storage,
     dir: &Path,
     base: Offset,
     log_size: u64,
     next_base: Option<Offset>,
 ) -> Result<Option<(OffsetIndex, TimeIndex)>> {
-    let Some(offset_bytes) = io::read_file(&segment::file_path(dir, base, "index")).await? else {
+    let Some(offset_bytes) = storage
+        .read_file(&segment::file_path(dir, base, "index"))
+        .await?
+    else {
         return Ok(None);
     };
-    let Some(time_bytes) = io::read_file(&segment::file_path(dir, base, "timeindex")).await? else {
+    let Some(time_bytes) = storage
+        .read_file(&segment::file_path(dir, base, "timeindex"))
+        .await?
+    else {
         return Ok(None);
     };
     let Ok(offset_index) = OffsetIndex::parse(base, &offset_bytes, log_size) else {
@@ -331,7 +408,7 @@ async fn scan(
 }
 
 /// Reads the partial last page back into memory so appends can continue it.
-pub(super) async fn resume_tail(segment: &Segment, alloc: &DirectFile) -> Result<Tail> {
+pub(super) async fn resume_tail(segment: &Segment) -> Result<Tail> {
     let page_start = align_down(segment.size);
     let page = match &segment.file {
         Some(file) if segment.size > page_start => {
@@ -341,7 +418,7 @@ pub(super) async fn resume_tail(segment: &Segment, alloc: &DirectFile) -> Result
         }
         _ => Vec::new(),
     };
-    Ok(Tail::resume(alloc, segment.size, &page))
+    Ok(Tail::resume(segment.size, &page))
 }
 
 /// The clean-shutdown half: called by `PartitionLog::close` after a flush.
@@ -358,6 +435,16 @@ pub(super) async fn close(shared: &Shared) -> Result<()> {
             return Err(Error::Offline(failure.clone()));
         }
         state.closed = true;
+        let untouched = state.segments.len() == 1
+            && state.segments[0].file.is_none()
+            && state.producers.is_empty()
+            && !state.log_start_unpersisted;
+        if untouched {
+            // Nothing on disk to vouch for (a partition never written, or
+            // whose data is all gone): no files to write, which also lets
+            // a broker on a full disk close it.
+            return Ok(());
+        }
         let end = state.log_end_offset;
         let producer_snapshot = state.producers.encode(end);
         let active = state.active_mut();
@@ -374,15 +461,35 @@ pub(super) async fn close(shared: &Shared) -> Result<()> {
         (seal, producer_snapshot)
     };
     let (seal, producer_snapshot) = job;
-    io::write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot).await?;
+    let storage = &shared.storage;
+    let log_start = {
+        let state = shared.state.borrow();
+        state
+            .log_start_unpersisted
+            .then_some(state.log_start_offset)
+    };
+    if let Some(offset) = log_start {
+        storage
+            .write_file_atomic(
+                &shared.dir.join(LOG_START_OFFSET_FILE),
+                offset.0.to_string().into_bytes(),
+            )
+            .await?;
+    }
+    storage
+        .write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot)
+        .await?;
     if let Some((file, base, size, offset_index, time_index, end)) = seal {
         writer::seal(shared, &file, base, size, offset_index, time_index).await?;
-        io::write_file_atomic(
-            &shared.dir.join(RECOVERY_POINT_FILE),
-            end.0.to_string().into_bytes(),
-        )
-        .await?;
+        storage
+            .write_file_atomic(
+                &shared.dir.join(RECOVERY_POINT_FILE),
+                end.0.to_string().into_bytes(),
+            )
+            .await?;
     }
-    io::write_file_atomic(&shared.dir.join(CLEAN_SHUTDOWN_FILE), b"1".to_vec()).await?;
+    storage
+        .write_file_atomic(&shared.dir.join(CLEAN_SHUTDOWN_FILE), b"1".to_vec())
+        .await?;
     Ok(())
 }

@@ -3,12 +3,19 @@
 //! change is synchronous and the files go afterwards, so appends never wait
 //! for an unlink. A reader that still holds a deleted segment's file keeps
 //! reading it until it lets go.
+//!
+//! The files are unlinked before `log-start-offset` is written, so removing
+//! data frees space before it needs any: on a full disk, retention and
+//! DeleteRecords still work. A crash in between is harmless (recovery
+//! takes the first segment's base as the log start when it is higher). If
+//! the checkpoint finds no room, the new start holds in memory and the
+//! writer writes it when space returns (Kafka too writes its log-start
+//! checkpoint after the fact).
 
 use super::recovery::{recover_segment, remove_segment_files};
 use super::segment_state::Phase;
 use super::{PartitionLog, LOG_START_OFFSET_FILE, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
 use crate::error::{Error, Result};
-use crate::io;
 use crate::offset::{Offset, TimestampMs};
 
 /// What a retention pass removed.
@@ -27,7 +34,7 @@ impl PartitionLog {
         let config = self.config();
         let (doomed, outcome) = {
             let mut state = self.shared.state.borrow_mut();
-            state.check_usable()?;
+            state.check_open()?;
             let mut total: u64 = state.segments.iter().map(|segment| segment.size).sum();
             let mut count = 0;
             let mut bytes_deleted = 0;
@@ -64,21 +71,22 @@ impl PartitionLog {
             (doomed, outcome)
         };
         if !doomed.is_empty() {
+            self.remove_segments(doomed).await?;
             self.persist_log_start_offset(outcome.log_start_offset)
                 .await?;
-            for base in doomed {
-                remove_segment_files(&self.shared.dir, base).await?;
-            }
         }
+        self.shared.state.borrow().debug_check();
         Ok(outcome)
     }
 
     /// DeleteRecords: moves the log start offset up to `offset` (at most the
-    /// high watermark) and deletes the segments wholly below it.
+    /// high watermark) and deletes the segments wholly below it. What it
+    /// moves past is made durable first, so the log start never passes the
+    /// flushed offset.
     pub async fn delete_records_before(&self, offset: Offset) -> Result<Offset> {
-        let (doomed, log_start_offset) = {
-            let mut state = self.shared.state.borrow_mut();
-            state.check_usable()?;
+        {
+            let state = self.shared.state.borrow();
+            state.check_open()?;
             if offset > state.written_offset || offset < Offset::ZERO {
                 return Err(Error::OffsetOutOfRange {
                     requested: offset,
@@ -86,6 +94,11 @@ impl PartitionLog {
                     log_end_offset: state.written_offset,
                 });
             }
+        }
+        self.wait_flushed(offset).await?;
+        let (doomed, log_start_offset) = {
+            let mut state = self.shared.state.borrow_mut();
+            state.check_open()?;
             state.log_start_offset = state.log_start_offset.max(offset);
             let start = state.log_start_offset;
             let last = state.segments.len() - 1;
@@ -100,22 +113,49 @@ impl PartitionLog {
                 .drain(..count)
                 .map(|segment| segment.base_offset)
                 .collect();
+            state.debug_check();
             (doomed, start)
         };
+        self.remove_segments(doomed).await?;
         self.persist_log_start_offset(log_start_offset).await?;
-        for base in doomed {
-            remove_segment_files(&self.shared.dir, base).await?;
-        }
         Ok(log_start_offset)
     }
 
-    async fn persist_log_start_offset(&self, offset: Offset) -> Result<()> {
-        io::write_file_atomic(
-            &self.shared.dir.join(LOG_START_OFFSET_FILE),
-            offset.0.to_string().into_bytes(),
-        )
-        .await?;
+    /// Unlinks the files of segments that left the log. An error other
+    /// than a missing file takes the log offline.
+    async fn remove_segments(&self, bases: Vec<Offset>) -> Result<()> {
+        for base in bases {
+            let removed = remove_segment_files(&self.shared.storage, &self.shared.dir, base).await;
+            if let Err(error) = removed {
+                self.shared.go_offline(error.clone());
+                return Err(error.into());
+            }
+        }
         Ok(())
+    }
+
+    /// Writes `log-start-offset`; with no room, leaves it to the writer.
+    async fn persist_log_start_offset(&self, offset: Offset) -> Result<()> {
+        let written = self
+            .shared
+            .storage
+            .write_file_atomic(
+                &self.shared.dir.join(LOG_START_OFFSET_FILE),
+                offset.0.to_string().into_bytes(),
+            )
+            .await;
+        match written {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_out_of_space() => {
+                self.shared.state.borrow_mut().log_start_unpersisted = true;
+                self.shared.signal.raise();
+                Ok(())
+            }
+            Err(error) => {
+                self.shared.go_offline(error.clone());
+                Err(error.into())
+            }
+        }
     }
 
     /// Removes every batch at or after `offset` (a follower truncating to its
@@ -163,7 +203,7 @@ impl PartitionLog {
                 .retain(|segment| segment.base_offset <= keep_base);
         }
         for base in doomed {
-            remove_segment_files(&self.shared.dir, base).await?;
+            remove_segment_files(&self.shared.storage, &self.shared.dir, base).await?;
         }
         let kept = {
             let mut state = self.shared.state.borrow_mut();
@@ -175,14 +215,17 @@ impl PartitionLog {
         }
         drop(kept);
         for extension in ["index", "timeindex"] {
-            io::remove_file(&crate::segment::file_path(
-                &self.shared.dir,
-                keep_base,
-                extension,
-            ))
-            .await?;
+            self.shared
+                .storage
+                .remove_file(&crate::segment::file_path(
+                    &self.shared.dir,
+                    keep_base,
+                    extension,
+                ))
+                .await?;
         }
         let (mut segment, _) = recover_segment(
+            &self.shared.storage,
             &self.shared.dir,
             keep_base,
             None,
@@ -194,10 +237,10 @@ impl PartitionLog {
         segment.phase = Phase::Active;
         segment.roll_base_ms = TimestampMs::now().0;
         if segment.size > 0 {
-            segment.tail = super::recovery::resume_tail(&segment, &self.shared.alloc).await?;
+            segment.tail = super::recovery::resume_tail(&segment).await?;
         }
         let new_end = segment.next_offset;
-        {
+        let lowered_start = {
             let mut state = self.shared.state.borrow_mut();
             for sealed in state.segments.iter_mut() {
                 sealed.phase = Phase::Sealed;
@@ -208,15 +251,30 @@ impl PartitionLog {
             state.flushed_offset = new_end;
             state.flush_requested = new_end;
             state.producers.truncate_to(new_end);
+            // The batch holding the log start went whole: the log is
+            // empty from its base on.
+            let lowered = state.log_start_offset > new_end;
+            if lowered {
+                state.log_start_offset = new_end;
+            }
+            state.debug_check();
+            lowered
+        };
+        if lowered_start {
+            self.persist_log_start_offset(new_end).await?;
         }
         // Producer snapshot before the recovery point, as when sealing.
         let snapshot = self.shared.state.borrow().producers.encode(new_end);
-        io::write_file_atomic(&self.shared.dir.join(PRODUCER_STATE_FILE), snapshot).await?;
-        io::write_file_atomic(
-            &self.shared.dir.join(RECOVERY_POINT_FILE),
-            keep_base.0.to_string().into_bytes(),
-        )
-        .await?;
+        let storage = &self.shared.storage;
+        storage
+            .write_file_atomic(&self.shared.dir.join(PRODUCER_STATE_FILE), snapshot)
+            .await?;
+        storage
+            .write_file_atomic(
+                &self.shared.dir.join(RECOVERY_POINT_FILE),
+                keep_base.0.to_string().into_bytes(),
+            )
+            .await?;
         Ok(new_end)
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::tail::Tail;
-use crate::io::DirectFile;
+use crate::io::{DirectFile, PlainFile};
 use crate::offset::{FilePosition, Offset, TimestampMs};
 use crate::segment::{OffsetIndex, TimeIndex};
 
@@ -25,12 +25,12 @@ pub enum Phase {
 /// segment deleted while a reader holds it stays readable until dropped.
 pub struct SegmentFile {
     pub(crate) direct: DirectFile,
-    plain: std::fs::File,
+    plain: PlainFile,
     path: PathBuf,
 }
 
 impl SegmentFile {
-    pub(crate) fn new(direct: DirectFile, plain: std::fs::File, path: PathBuf) -> SegmentFile {
+    pub(crate) fn new(direct: DirectFile, plain: PlainFile, path: PathBuf) -> SegmentFile {
         SegmentFile {
             direct,
             plain,
@@ -49,17 +49,14 @@ impl SegmentFile {
         position: FilePosition,
         len: usize,
     ) -> std::io::Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
-        let mut out = vec![0u8; len];
-        self.plain.read_exact_at(&mut out, position.0)?;
-        Ok(out)
+        self.plain.read_range_blocking(position.0, len)
     }
 }
 
 impl AsRawFd for SegmentFile {
     /// The plain (page-cache) descriptor, for sendfile.
     fn as_raw_fd(&self) -> RawFd {
-        self.plain.as_raw_fd()
+        self.plain.raw_fd()
     }
 }
 
@@ -108,6 +105,9 @@ pub struct Segment {
     pub allocated: u64,
     /// Written since the last fdatasync.
     pub dirty: bool,
+    /// A round failed for want of space: plan the writes again from
+    /// `durable_bytes` once no round is in flight.
+    pub replan: bool,
 }
 
 impl Segment {
@@ -134,6 +134,7 @@ impl Segment {
             file: None,
             allocated: 0,
             dirty: false,
+            replan: false,
         }
     }
 

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use crate::io::{AlignedBuf, DirectFile, SharedBuf};
+use crate::io::{alloc, AlignedBuf, SharedBuf};
 use crate::limits::{align_down, align_up, WRITE_CHUNK_BYTES};
 
 enum ChunkBuf {
@@ -76,11 +76,11 @@ pub struct Tail {
 impl Tail {
     /// A tail for a segment whose file already holds `size` bytes, of which
     /// the partial last page (`page_bytes`) is given.
-    pub fn resume(alloc: &DirectFile, size: u64, page_bytes: &[u8]) -> Tail {
+    pub fn resume(size: u64, page_bytes: &[u8]) -> Tail {
         let start = align_down(size);
         assert_eq!(start + page_bytes.len() as u64, size);
         let mut tail = Tail::default();
-        let mut buf = alloc.alloc(WRITE_CHUNK_BYTES);
+        let mut buf = alloc(WRITE_CHUNK_BYTES);
         buf.as_bytes_mut()[..page_bytes.len()].copy_from_slice(page_bytes);
         tail.chunks.push_back(Chunk {
             start,
@@ -105,7 +105,7 @@ impl Tail {
     }
 
     /// Appends bytes that belong at file position `position` (the segment's size).
-    pub fn append(&mut self, alloc: &DirectFile, position: u64, mut bytes: &[u8]) {
+    pub fn append(&mut self, position: u64, mut bytes: &[u8]) {
         if let Some(last) = self.chunks.back() {
             assert_eq!(last.end(), position, "tail must be contiguous");
         } else {
@@ -125,7 +125,7 @@ impl Tail {
                 self.chunks.push_back(Chunk {
                     start,
                     filled: 0,
-                    buf: ChunkBuf::Open(alloc.alloc(WRITE_CHUNK_BYTES)),
+                    buf: ChunkBuf::Open(alloc(WRITE_CHUNK_BYTES)),
                 });
             }
             let chunk = self.chunks.back_mut().expect("pushed above");
@@ -140,7 +140,7 @@ impl Tail {
     }
 
     /// The writes that put `[from, size)` on disk; `from` is page aligned.
-    pub fn write_ops(&mut self, alloc: &DirectFile, from: u64, size: u64) -> Vec<WriteOp> {
+    pub fn write_ops(&mut self, from: u64, size: u64) -> Vec<WriteOp> {
         assert_eq!(align_down(from), from, "writes start on a page");
         let mut ops = Vec::new();
         for chunk in self.chunks.iter_mut() {
@@ -153,7 +153,7 @@ impl Tail {
             }
             let low = from.max(chunk.start);
             let high = chunk.end().min(size);
-            let mut buf = alloc.alloc((align_up(high) - low) as usize);
+            let mut buf = alloc((align_up(high) - low) as usize);
             let source =
                 &chunk.bytes()[(low - chunk.start) as usize..(high - chunk.start) as usize];
             let target = buf.as_bytes_mut();

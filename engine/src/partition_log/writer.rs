@@ -17,6 +17,13 @@
 //! ```
 //! Completed rounds fold into `durable_bytes` in issue order; readers and
 //! appenders see batches once every byte of them is on disk.
+//!
+//! Failures (see `health.rs`): an fdatasync error, or EIO anywhere, takes
+//! the log offline and ends this task. No room (ENOSPC, EDQUOT, a short
+//! write) starts a disk-full episode instead: the failed round's bytes stay
+//! in memory, and the writer waits out a backoff, looks at the free space
+//! and tries again, until a write goes through. A failed preallocation is
+//! neither: the round's writes go ahead without it.
 
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
@@ -25,12 +32,12 @@ use futures_channel::oneshot;
 
 use super::segment_state::{Phase, Round, Segment, SegmentFile};
 use super::tail::WriteOp;
-use super::{Shared, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
+use super::{Shared, LOG_START_OFFSET_FILE, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
 use crate::error::IoError;
 use crate::io::{self, DirectFile, Signal};
 use crate::limits::{
-    align_down, align_up, DIRECT_IO_ALIGN_BYTES, PREALLOCATE_STEP_MAX_BYTES,
-    PREALLOCATE_STEP_MIN_BYTES,
+    align_down, align_up, DIRECT_IO_ALIGN_BYTES, DISK_FULL_RESUME_MARGIN_BYTES,
+    DISK_FULL_RETRY_ROUND_BYTES, PREALLOCATE_STEP_MAX_BYTES, PREALLOCATE_STEP_MIN_BYTES,
 };
 use crate::offset::Offset;
 use crate::segment;
@@ -53,10 +60,62 @@ enum Job {
         files: Vec<Rc<SegmentFile>>,
         target: Offset,
     },
+    /// The log start moved while the disk was full: write it now.
+    PersistLogStart {
+        offset: Offset,
+    },
+    /// A disk-full episode's backoff passed: see whether there is room for
+    /// `bytes` before writing again.
+    Retry {
+        bytes: u64,
+    },
     Idle {
         timeout: Option<Duration>,
     },
     Exit,
+}
+
+/// How a job failed: the log goes offline, or its disk is full.
+pub(super) enum Failure {
+    Offline(IoError),
+    DiskFull(IoError),
+}
+
+impl Failure {
+    /// For writes of data and metadata: out of space is a full disk, any
+    /// other error (EIO) an offline log.
+    pub(super) fn of_write(error: IoError) -> Failure {
+        if error.is_out_of_space() {
+            Failure::DiskFull(error)
+        } else {
+            Failure::Offline(error)
+        }
+    }
+}
+
+impl From<Failure> for crate::error::Error {
+    fn from(failure: Failure) -> crate::error::Error {
+        match failure {
+            Failure::Offline(error) => crate::error::Error::Io(error),
+            Failure::DiskFull(error) => crate::error::Error::DiskFull(error),
+        }
+    }
+}
+
+impl From<IoError> for Failure {
+    /// fdatasync, truncate and the like: every error takes the log offline.
+    fn from(error: IoError) -> Failure {
+        Failure::Offline(error)
+    }
+}
+
+impl Shared {
+    pub(super) fn failed(&self, failure: Failure) {
+        match failure {
+            Failure::Offline(error) => self.go_offline(error),
+            Failure::DiskFull(error) => self.disk_full(error),
+        }
+    }
 }
 
 pub(super) fn spawn(shared: &Rc<Shared>) {
@@ -80,10 +139,10 @@ async fn run(weak: Weak<Shared>, signal: Rc<Signal>) {
             Job::Exit => return,
             Job::Idle { timeout } => timeout,
             job => {
-                if let Err(error) = execute(&shared, job).await {
-                    shared.state.borrow_mut().fail(error);
-                    return;
+                if let Err(failure) = execute(&shared, job).await {
+                    shared.failed(failure);
                 }
+                shared.state.borrow().debug_check();
                 continue;
             }
         };
@@ -102,42 +161,24 @@ fn plan(shared: &Shared) -> Job {
         return Job::Exit;
     }
     let state = &mut *state;
-    for segment in state.segments.iter_mut() {
-        if segment.phase == Phase::Sealed {
-            continue;
-        }
-        let Some(file) = segment.file.clone() else {
-            if segment.size == 0 && segment.phase == Phase::Active {
-                break;
+    // During a disk-full episode nothing that needs space goes before the
+    // backoff has passed and the filesystem showed room.
+    let mut space_wait = None;
+    if let Some(episode) = &state.disk_full {
+        if !episode.retrying {
+            let now = Instant::now();
+            if now < episode.retry_at {
+                space_wait = Some(episode.retry_at - now);
+            } else {
+                let bytes = state.pending_bytes();
+                return Job::Retry { bytes };
             }
-            return Job::Create {
-                base_offset: segment.base_offset,
-            };
-        };
-        if let Some(round) = take_round(&shared.alloc, segment, &mut state.next_round_id, &file) {
-            return Job::Write(round);
         }
-        if segment.rounds_in_flight() > 0 || segment.durable_bytes < segment.size {
-            break;
+    }
+    if space_wait.is_none() {
+        if let Some(job) = plan_space_job(state) {
+            return job;
         }
-        if segment.phase == Phase::Sealing {
-            return Job::Seal {
-                base_offset: segment.base_offset,
-                file,
-                size: segment.size,
-                next_offset: segment.next_offset,
-                offset_index: segment.offset_index.encode(),
-                time_index: segment.time_index.encode(),
-                producer_snapshot: {
-                    // The state as of this segment's end: later batches may
-                    // still be in memory only.
-                    let mut at_end = state.producers.clone();
-                    at_end.truncate_to(segment.next_offset);
-                    at_end.encode(segment.next_offset)
-                },
-            };
-        }
-        break;
     }
     let dirty_files: Vec<Rc<SegmentFile>> = state
         .segments
@@ -167,9 +208,71 @@ fn plan(shared: &Shared) -> Job {
     if state.closing && !in_flight {
         return Job::Exit;
     }
+    let flush_wait = due_in.filter(|_| unflushed);
     Job::Idle {
-        timeout: due_in.filter(|_| unflushed),
+        timeout: match (flush_wait, space_wait) {
+            (Some(flush), Some(space)) => Some(flush.min(space)),
+            (flush, space) => flush.or(space),
+        },
     }
+}
+
+/// The next job that needs room on the disk, oldest segment first: a new
+/// segment's file, a write round, a seal, the log start checkpoint.
+fn plan_space_job(state: &mut super::State) -> Option<Job> {
+    let preallocate = state.preallocation.allowed();
+    // In a disk-full episode: one bounded round at a time.
+    let bound = state
+        .disk_full
+        .is_some()
+        .then_some(DISK_FULL_RETRY_ROUND_BYTES);
+    for segment in state.segments.iter_mut() {
+        if segment.phase == Phase::Sealed {
+            continue;
+        }
+        if bound.is_some() && segment.rounds_in_flight() > 0 {
+            break;
+        }
+        let Some(file) = segment.file.clone() else {
+            if segment.size == 0 && segment.phase == Phase::Active {
+                break;
+            }
+            return Some(Job::Create {
+                base_offset: segment.base_offset,
+            });
+        };
+        let round = take_round(segment, &mut state.next_round_id, &file, preallocate, bound);
+        if let Some(round) = round {
+            return Some(Job::Write(round));
+        }
+        if segment.rounds_in_flight() > 0 || segment.durable_bytes < segment.size {
+            break;
+        }
+        if segment.phase == Phase::Sealing {
+            return Some(Job::Seal {
+                base_offset: segment.base_offset,
+                file,
+                size: segment.size,
+                next_offset: segment.next_offset,
+                offset_index: segment.offset_index.encode(),
+                time_index: segment.time_index.encode(),
+                producer_snapshot: {
+                    // The state as of this segment's end: later batches may
+                    // still be in memory only.
+                    let mut at_end = state.producers.clone();
+                    at_end.truncate_to(segment.next_offset);
+                    at_end.encode(segment.next_offset)
+                },
+            });
+        }
+        break;
+    }
+    if state.log_start_unpersisted {
+        return Some(Job::PersistLogStart {
+            offset: state.log_start_offset,
+        });
+    }
+    None
 }
 
 /// The least a round behind others in flight writes.
@@ -186,7 +289,34 @@ const ROUNDS_IN_FLIGHT_MAX: usize = 16;
 /// written, padded, when nothing else is in flight. If a round is writing
 /// such a page when more data arrives, the next round skips it and the page
 /// is written again, whole, after that round is done (`pending_page`).
-fn next_round(segment: &mut Segment) -> Option<(u64, u64)> {
+fn next_round(segment: &mut Segment, bound: Option<u64>) -> Option<(u64, u64)> {
+    if segment.replan {
+        // A round failed for want of space: once the others are done, plan
+        // again from the durable prefix (the bytes are all still in memory).
+        if segment.rounds_in_flight() > 0 {
+            return None;
+        }
+        segment.rounds.clear();
+        segment.issued_bytes = segment.durable_bytes;
+        segment.pending_page = None;
+        segment.replan = false;
+    }
+    if let Some(bound) = bound {
+        // Alone (the caller saw nothing in flight), and at most `bound`
+        // bytes: the next piece of what is held back.
+        if segment.rounds_in_flight() > 0 || segment.durable_bytes >= segment.size {
+            return None;
+        }
+        let from = align_down(segment.durable_bytes);
+        let to = if segment.size - from > bound {
+            align_down(from + bound)
+        } else {
+            segment.size
+        };
+        segment.pending_page = None;
+        segment.issued_bytes = to;
+        return Some((from, to));
+    }
     let page_bytes = DIRECT_IO_ALIGN_BYTES;
     if let Some(page) = segment.pending_page {
         let busy = segment
@@ -242,27 +372,31 @@ pub(super) struct RoundJob {
     base_offset: Offset,
     file: Rc<SegmentFile>,
     ops: Vec<WriteOp>,
-    preallocate_to: Option<u64>,
+    /// Grow the file to this first, and the allocation it replaces.
+    preallocate: Option<(u64, u64)>,
     round_id: u64,
 }
 
-/// Plans the next round of `segment`, if `next_round` allows one.
+/// Plans the next round of `segment`, if `next_round` allows one;
+/// `preallocate` says whether it may reserve space first, `bound` caps
+/// its bytes (a disk-full episode).
 fn take_round(
-    alloc: &DirectFile,
     segment: &mut Segment,
     next_round_id: &mut u64,
     file: &Rc<SegmentFile>,
+    preallocate: bool,
+    bound: Option<u64>,
 ) -> Option<RoundJob> {
-    let (from, to) = next_round(segment)?;
-    let ops = segment.tail.write_ops(alloc, from, to);
+    let (from, to) = next_round(segment, bound)?;
+    let ops = segment.tail.write_ops(from, to);
     let needed = align_up(to);
-    let preallocate_to = (needed > segment.allocated).then(|| {
+    let preallocate = (preallocate && needed > segment.allocated).then(|| {
         let step = segment
             .allocated
             .clamp(PREALLOCATE_STEP_MIN_BYTES, PREALLOCATE_STEP_MAX_BYTES);
-        needed.div_ceil(step) * step
+        (needed.div_ceil(step) * step, segment.allocated)
     });
-    if let Some(size) = preallocate_to {
+    if let Some((size, _)) = preallocate {
         segment.allocated = size;
     }
     let round_id = *next_round_id;
@@ -277,7 +411,7 @@ fn take_round(
         base_offset: segment.base_offset,
         file: file.clone(),
         ops,
-        preallocate_to,
+        preallocate,
         round_id,
     })
 }
@@ -288,16 +422,17 @@ fn take_round(
 /// behind every other appender: the disk stays busy while they copy.
 pub(super) fn plan_round(shared: &Shared) -> Option<RoundJob> {
     let mut guard = shared.state.borrow_mut();
-    if guard.failure.is_some() {
+    if guard.failure.is_some() || guard.disk_full.is_some() {
         return None;
     }
     let state = &mut *guard;
+    let preallocate = state.preallocation.allowed();
     let segment = state
         .segments
         .iter_mut()
         .find(|segment| segment.phase != Phase::Sealed)?;
     let file = segment.file.clone()?;
-    take_round(&shared.alloc, segment, &mut state.next_round_id, &file)
+    take_round(segment, &mut state.next_round_id, &file, preallocate, None)
 }
 
 /// Issues a round's writes, waits for them and folds the result in.
@@ -306,40 +441,67 @@ pub(super) async fn execute_round(weak: Weak<Shared>, signal: Rc<Signal>, round:
         base_offset,
         file,
         ops,
-        preallocate_to,
+        preallocate,
         round_id,
     } = round;
-    let mut result = Ok(());
-    if let Some(size) = preallocate_to {
-        result = file.direct.pre_allocate(size).await;
+    let mut preallocation = None;
+    if let Some((size, _)) = preallocate {
+        preallocation = Some(file.direct.pre_allocate(size).await);
     }
-    if result.is_ok() {
-        result = write_round(&file.direct, ops).await;
-    }
+    let result = write_round(&file.direct, ops).await;
     let Some(shared) = weak.upgrade() else {
         return;
     };
-    let keep = shared.config.borrow().tail_cache_bytes;
-    let mut state = shared.state.borrow_mut();
-    match result {
-        Err(error) => state.fail(error),
-        Ok(()) => {
-            if let Some(segment) = state.segment_mut(base_offset) {
-                let readable = segment.complete_round(round_id);
-                segment.dirty = true;
-                segment.tail.evict(segment.durable_bytes, keep);
-                state.written_offset = state.written_offset.max(readable);
+    match preallocation {
+        Some(Ok(())) => shared.preallocation_succeeded(),
+        Some(Err(error)) if error.is_out_of_space() || error.is_unsupported() => {
+            if let Some((_, previous)) = preallocate {
+                if let Some(segment) = shared.state.borrow_mut().segment_mut(base_offset) {
+                    segment.allocated = segment.allocated.min(previous);
+                }
             }
-            state.complete_waiters();
+            shared.preallocation_failed(error);
+        }
+        Some(Err(error)) => {
+            shared.go_offline(error);
+            return;
+        }
+        None => {}
+    }
+    match result {
+        Err(error) => {
+            if let Some(segment) = shared.state.borrow_mut().segment_mut(base_offset) {
+                segment.rounds.retain(|round| round.id != round_id);
+                segment.replan = true;
+            }
+            shared.failed(Failure::of_write(error));
+        }
+        Ok(()) => {
+            {
+                let keep = shared.config.borrow().tail_cache_bytes;
+                let mut state = shared.state.borrow_mut();
+                if let Some(segment) = state.segment_mut(base_offset) {
+                    let readable = segment.complete_round(round_id);
+                    segment.dirty = true;
+                    segment.tail.evict(segment.durable_bytes, keep);
+                    state.written_offset = state.written_offset.max(readable);
+                }
+                state.complete_waiters();
+                state.debug_check();
+            }
+            shared.space_returned(Some(round_id));
         }
     }
-    drop(state);
     signal.raise();
 }
 
-async fn execute(shared: &Shared, job: Job) -> Result<(), IoError> {
+async fn execute(shared: &Shared, job: Job) -> Result<(), Failure> {
     match job {
-        Job::Create { base_offset } => create(shared, base_offset).await,
+        Job::Create { base_offset } => {
+            create(shared, base_offset).await?;
+            shared.space_returned(None);
+            Ok(())
+        }
         Job::Write(round) => {
             let weak = shared.weak_self.borrow().clone();
             io::spawn_detached(execute_round(weak, shared.signal.clone(), round));
@@ -357,25 +519,34 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), IoError> {
             seal(shared, &file, base_offset, size, offset_index, time_index).await?;
             // The snapshot first: a recovery point is only ever paired with
             // a producer snapshot at or after it.
-            io::write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot).await?;
-            io::write_file_atomic(
-                &shared.dir.join(RECOVERY_POINT_FILE),
-                next_offset.0.to_string().into_bytes(),
-            )
-            .await?;
-            let mut state = shared.state.borrow_mut();
-            if let Some(segment) = state.segment_mut(base_offset) {
-                segment.phase = Phase::Sealed;
-                segment.dirty = false;
-                segment.tail.clear();
+            let storage = &shared.storage;
+            storage
+                .write_file_atomic(&shared.dir.join(PRODUCER_STATE_FILE), producer_snapshot)
+                .await
+                .map_err(Failure::of_write)?;
+            storage
+                .write_file_atomic(
+                    &shared.dir.join(RECOVERY_POINT_FILE),
+                    next_offset.0.to_string().into_bytes(),
+                )
+                .await
+                .map_err(Failure::of_write)?;
+            {
+                let mut state = shared.state.borrow_mut();
+                if let Some(segment) = state.segment_mut(base_offset) {
+                    segment.phase = Phase::Sealed;
+                    segment.dirty = false;
+                    segment.tail.clear();
+                }
+                state.flushed_offset = state.flushed_offset.max(next_offset);
+                state.complete_waiters();
             }
-            state.flushed_offset = state.flushed_offset.max(next_offset);
-            state.complete_waiters();
+            shared.space_returned(None);
             Ok(())
         }
         Job::Flush { files, target } => {
             for file in &files {
-                file.direct.fdatasync().await?;
+                crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
             }
             let mut state = shared.state.borrow_mut();
             for segment in state.segments.iter_mut() {
@@ -396,6 +567,38 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), IoError> {
             state.complete_waiters();
             Ok(())
         }
+        Job::PersistLogStart { offset } => {
+            shared.state.borrow_mut().log_start_unpersisted = false;
+            let written = shared
+                .storage
+                .write_file_atomic(
+                    &shared.dir.join(LOG_START_OFFSET_FILE),
+                    offset.0.to_string().into_bytes(),
+                )
+                .await;
+            if let Err(error) = written {
+                shared.state.borrow_mut().log_start_unpersisted = true;
+                return Err(Failure::of_write(error));
+            }
+            shared.space_returned(None);
+            Ok(())
+        }
+        Job::Retry { bytes } => {
+            let bytes = bytes.min(DISK_FULL_RETRY_ROUND_BYTES);
+            let room = shared.storage.available_bytes(&shared.dir).await;
+            let mut state = shared.state.borrow_mut();
+            if let Some(episode) = &mut state.disk_full {
+                let enough = room.is_none_or(|room| {
+                    room >= align_up(bytes) + DIRECT_IO_ALIGN_BYTES + DISK_FULL_RESUME_MARGIN_BYTES
+                });
+                if enough {
+                    episode.retrying = true;
+                } else {
+                    episode.postpone();
+                }
+            }
+            Ok(())
+        }
         Job::Idle { .. } | Job::Exit => Ok(()),
     }
 }
@@ -409,17 +612,27 @@ async fn write_round(file: &DirectFile, ops: Vec<WriteOp>) -> Result<(), IoError
             WriteOp::Owned(buf, position) => file.write(buf, position).await,
         }
     });
+    let mut failure = None;
     for result in futures_util::future::join_all(writes).await {
-        result?;
+        if let Err(error) = result {
+            // An I/O error outranks a full disk: report the worse one.
+            if failure.as_ref().is_none_or(IoError::is_out_of_space) {
+                failure = Some(error);
+            }
+        }
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
-async fn create(shared: &Shared, base_offset: Offset) -> Result<(), IoError> {
+async fn create(shared: &Shared, base_offset: Offset) -> Result<(), Failure> {
     let path = segment::file_path(&shared.dir, base_offset, "log");
-    let direct = DirectFile::open_read_write(&path).await?;
-    let plain = io::open_plain(&path).await?;
-    io::sync_dir(&shared.dir).await?;
+    let storage = &shared.storage;
+    let direct = storage
+        .open_direct(&path)
+        .await
+        .map_err(Failure::of_write)?;
+    let plain = storage.open_plain(&path, &direct).await?;
+    storage.sync_dir(&shared.dir).await?;
     let mut state = shared.state.borrow_mut();
     if let Some(segment) = state.segment_mut(base_offset) {
         segment.file = Some(Rc::new(SegmentFile::new(direct, plain, path)));
@@ -429,6 +642,7 @@ async fn create(shared: &Shared, base_offset: Offset) -> Result<(), IoError> {
 
 /// Makes a rolled segment final: data synced, file cut to its logical size
 /// (byte for byte a Kafka segment, ready for sendfile), indexes on disk.
+/// Every step may run again after a disk-full failure.
 pub(super) async fn seal(
     shared: &Shared,
     file: &SegmentFile,
@@ -436,18 +650,23 @@ pub(super) async fn seal(
     size: u64,
     offset_index: Vec<u8>,
     time_index: Vec<u8>,
-) -> Result<(), IoError> {
-    file.direct.fdatasync().await?;
+) -> Result<(), Failure> {
+    crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
     file.direct.truncate(size).await?;
-    file.direct.fdatasync().await?;
-    io::write_file_atomic(
-        &segment::file_path(&shared.dir, base_offset, "index"),
-        offset_index,
-    )
-    .await?;
-    io::write_file_atomic(
-        &segment::file_path(&shared.dir, base_offset, "timeindex"),
-        time_index,
-    )
-    .await
+    crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
+    let storage = &shared.storage;
+    storage
+        .write_file_atomic(
+            &segment::file_path(&shared.dir, base_offset, "index"),
+            offset_index,
+        )
+        .await
+        .map_err(Failure::of_write)?;
+    storage
+        .write_file_atomic(
+            &segment::file_path(&shared.dir, base_offset, "timeindex"),
+            time_index,
+        )
+        .await
+        .map_err(Failure::of_write)
 }

@@ -89,8 +89,20 @@ pub fn log_config(broker: LogConfig) -> LogConfig {
 }
 
 impl OffsetsLog {
+    #[cfg(test)]
     pub async fn open(dir: &Path, config: LogConfig, partition: i32) -> engine::Result<OffsetsLog> {
-        let log = PartitionLog::open(dir, config).await?;
+        OffsetsLog::open_in(&engine::Storage::os(), dir, config, partition).await
+    }
+
+    /// [`OffsetsLog::open`] on the shard's storage, whose events (offline,
+    /// disk full, recovery truncation) the broker logs and counts.
+    pub async fn open_in(
+        storage: &engine::Storage,
+        dir: &Path,
+        config: LogConfig,
+        partition: i32,
+    ) -> engine::Result<OffsetsLog> {
+        let log = PartitionLog::open_in(storage, dir, config).await?;
         Ok(OffsetsLog {
             partition,
             log,

@@ -45,7 +45,7 @@ pub async fn start(shard: &Rc<Shard>) -> Result<(), String> {
             continue;
         }
         let dir = partition_dir(&shard.log_dir, OFFSETS_TOPIC, partition);
-        let log = OffsetsLog::open(&dir, config.clone(), partition)
+        let log = OffsetsLog::open_in(&shard.storage, &dir, config.clone(), partition)
             .await
             .map_err(|error| format!("opening {}: {error}", dir.display()))?;
         shard

@@ -92,6 +92,25 @@ impl Broker {
         broker
     }
 
+    /// Starts a logged broker whose `log.dirs` is `data` (a directory the
+    /// test owns, such as a small loop-mounted filesystem).
+    pub fn start_logged_in(data: PathBuf, shards: usize, overrides: &[&str]) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            second_port: 0,
+            data,
+            shards,
+            overrides: overrides.iter().map(|item| item.to_string()).collect(),
+            log: Some(dir.path().join("broker.log")),
+            _dir: Some(dir),
+        };
+        broker.second_port = other_free_port(broker.port);
+        broker.spawn();
+        broker
+    }
+
     pub fn log_text(&self) -> String {
         self.log
             .as_ref()

@@ -1,119 +1,60 @@
-//! The only module that touches glommio: direct-I/O files, aligned buffers,
-//! task spawning and hand-offs to the blocking pool. Everything else in the
-//! engine speaks these small types, so a move to another runtime (compio,
-//! monoio) rewrites this file and little else.
+//! The operating-system backend of the I/O seam: segment files opened with
+//! O_DIRECT through glommio's DMA files (io_uring), and the small metadata
+//! files and directories through `std::fs` on glommio's blocking pool.
 //!
-//! Contract: every function here must be called on a thread that runs a
-//! glommio `LocalExecutor` (a shard). Nothing here is `Send`.
+//! With the `fault-injection` feature every operation first asks the
+//! shard's fault plan (`fault.rs`, armed from `RINGLOG_FAULTS`); without it
+//! the check is an empty inline function.
 
-use std::future::Future;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
-use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+use glommio::io::{DmaFile, OpenOptions};
 
+use super::buffer::{AlignedBuf, SharedBuf};
+use super::task::blocking;
 use crate::error::IoError;
-use crate::limits::{
-    align_down, align_up, CHUNK_POOL_MAX, DIRECT_IO_ALIGN_BYTES, WRITE_CHUNK_BYTES,
-};
+use crate::limits::{align_down, align_up, DIRECT_IO_ALIGN_BYTES};
 
 type IoResult<T> = std::result::Result<T, IoError>;
 
+/// Which operation a fault-injection check is for.
+#[cfg(feature = "fault-injection")]
+pub(super) use super::fault::FaultOp;
+
+#[cfg(not(feature = "fault-injection"))]
+#[derive(Clone, Copy)]
+pub(super) enum FaultOp {
+    Create,
+    Write,
+    Fallocate,
+    Fdatasync,
+    Truncate,
+    AtomicWrite,
+    Unlink,
+}
+
+#[cfg(feature = "fault-injection")]
+#[inline]
+fn injected(op: FaultOp, what: &'static str, path: &Path) -> IoResult<()> {
+    super::fault::os_check(op, path).map_err(|error| IoError::new(what, path, &error))
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+fn injected(_op: FaultOp, _what: &'static str, _path: &Path) -> IoResult<()> {
+    Ok(())
+}
+
+/// glommio's "enhanced" I/O errors turn into a `std::io::Error` without
+/// their errno (only the kind and a message survive), and the writer needs
+/// it to tell a full disk (ENOSPC) from a failing one (EIO): take the
+/// source error itself.
 fn glommio_error(op: &'static str, path: &Path, error: glommio::GlommioError<()>) -> IoError {
-    let error: std::io::Error = error.into();
-    IoError::new(op, path, &error)
-}
-
-/// A buffer aligned for direct I/O, owned until it is written, with the id
-/// of the executor that allocated it (see `CHUNK_POOL`).
-pub struct AlignedBuf(DmaBuffer, usize);
-
-impl AlignedBuf {
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-
-    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
-        self.0.as_bytes_mut()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-/// An aligned buffer frozen for sharing between a write and readers, with
-/// the id of the executor that allocated it.
-#[derive(Clone)]
-pub struct SharedBuf(Option<Rc<DmaBuffer>>, usize);
-
-impl Drop for SharedBuf {
-    fn drop(&mut self) {
-        if let Some(Ok(buf)) = self.0.take().map(Rc::try_unwrap) {
-            recycle(buf, self.1);
-        }
-    }
-}
-
-/// Recycled tail chunks and the executor they belong to.
-#[derive(Default)]
-struct ChunkPool {
-    executor_id: usize,
-    buffers: Vec<DmaBuffer>,
-}
-
-thread_local! {
-    /// Tail chunks whose data is on disk and out of the cache, kept for the
-    /// next chunk: a fresh 1 MiB allocation costs 256 page faults and the
-    /// kernel zeroing every page (measured: ~15% of the broker's CPU under
-    /// produce load). Their old bytes are never written or read: a chunk
-    /// only exposes what it was filled with, and partial writes zero the rest.
-    ///
-    /// A buffer only serves the executor that allocated it: glommio may
-    /// carve it from that executor's io_uring-registered memory and write it
-    /// as a fixed buffer of that ring, which another ring (a later executor
-    /// on this thread, as in tests and benches) rejects with EFAULT.
-    static CHUNK_POOL: std::cell::RefCell<ChunkPool> = std::cell::RefCell::new(ChunkPool::default());
-}
-
-fn recycle(buf: DmaBuffer, executor_id: usize) {
-    if buf.len() != WRITE_CHUNK_BYTES {
-        return;
-    }
-    // During thread teardown the pool may be gone: the buffer is freed.
-    let _ = CHUNK_POOL.try_with(|pool| {
-        let mut pool = pool.borrow_mut();
-        if pool.executor_id == executor_id && pool.buffers.len() < CHUNK_POOL_MAX {
-            pool.buffers.push(buf);
-        }
-    });
-}
-
-/// A recycled chunk for the current executor, if the pool has one.
-fn reuse(executor_id: usize) -> Option<DmaBuffer> {
-    CHUNK_POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
-        if pool.executor_id != executor_id {
-            pool.buffers.clear();
-            pool.executor_id = executor_id;
-        }
-        pool.buffers.pop()
-    })
-}
-
-impl SharedBuf {
-    pub fn freeze(buf: AlignedBuf) -> SharedBuf {
-        SharedBuf(Some(Rc::new(buf.0)), buf.1)
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_ref().map_or(&[], |buf| buf.as_bytes())
-    }
-
-    /// A stand-in used only while a chunk changes state.
-    pub fn empty_marker() -> SharedBuf {
-        SharedBuf(None, 0)
+    match error {
+        glommio::GlommioError::EnhancedIoError { source, .. }
+        | glommio::GlommioError::IoError(source) => IoError::new(op, path, &source),
+        other => IoError::new(op, path, &std::io::Error::from(other)),
     }
 }
 
@@ -123,7 +64,7 @@ impl SharedBuf {
 /// a duplicate of the descriptor. They are rare (recovery, header scans),
 /// and this keeps them working whatever glommio concluded about polled I/O
 /// for the device (see [`settle_iopoll_probe`]).
-pub struct DirectFile {
+pub struct DmaDirect {
     file: DmaFile,
     reader: std::sync::Arc<std::fs::File>,
     path: PathBuf,
@@ -140,9 +81,12 @@ fn duplicate(file: &DmaFile, path: &Path) -> IoResult<std::sync::Arc<std::fs::Fi
     Ok(std::sync::Arc::new(std::fs::File::from(owned)))
 }
 
-impl DirectFile {
+impl DmaDirect {
     /// Opens (creating if needed, never truncating) for reads and writes.
-    pub async fn open_read_write(path: &Path) -> IoResult<DirectFile> {
+    pub async fn open_read_write(path: &Path) -> IoResult<DmaDirect> {
+        if !path.exists() {
+            injected(FaultOp::Create, "opening", path)?;
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -151,45 +95,16 @@ impl DirectFile {
             .await
             .map_err(|error| glommio_error("opening", path, error))?;
         let reader = duplicate(&file, path)?;
-        Ok(DirectFile {
+        Ok(DmaDirect {
             file,
             reader,
             path: path.to_path_buf(),
         })
     }
 
-    /// An anonymous O_TMPFILE in `dir`: a handle for allocating buffers
-    /// before any segment file exists.
-    pub async fn anonymous(dir: &Path) -> IoResult<DirectFile> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .tmpfile(true)
-            .dma_open(dir)
-            .await
-            .map_err(|error| glommio_error("creating a temporary file in", dir, error))?;
-        let reader = duplicate(&file, dir)?;
-        Ok(DirectFile {
-            file,
-            reader,
-            path: dir.to_path_buf(),
-        })
-    }
-
-    /// An aligned buffer of `len` bytes. A tail-chunk-sized one may come
-    /// from the pool of recycled chunks, with old bytes in it.
-    pub fn alloc(&self, len: usize) -> AlignedBuf {
-        let executor_id = glommio::executor().id();
-        if len == WRITE_CHUNK_BYTES {
-            if let Some(buf) = reuse(executor_id) {
-                return AlignedBuf(buf, executor_id);
-            }
-        }
-        AlignedBuf(self.file.alloc_dma_buffer(len), executor_id)
-    }
-
     /// Writes the whole buffer at an aligned position; a short write is an error.
     pub async fn write(&self, buf: AlignedBuf, position: u64) -> IoResult<()> {
+        injected(FaultOp::Write, "writing", &self.path)?;
         let len = buf.len();
         let written = self
             .file
@@ -200,6 +115,7 @@ impl DirectFile {
     }
 
     pub async fn write_shared(&self, buf: SharedBuf, position: u64) -> IoResult<()> {
+        injected(FaultOp::Write, "writing", &self.path)?;
         // glommio gets a clone; `buf` is dropped after the write, so the
         // last holder (this write or the tail) recycles the chunk.
         let Some(shared) = buf.0.clone() else {
@@ -215,15 +131,19 @@ impl DirectFile {
         self.check_full_write(written, len, position)
     }
 
+    /// A short write to a regular file means the filesystem ran out of
+    /// room: it is reported as ENOSPC, so the writer treats it as a full disk.
     fn check_full_write(&self, written: usize, len: usize, position: u64) -> IoResult<()> {
         if written == len {
             return Ok(());
         }
-        let error = std::io::Error::new(
-            std::io::ErrorKind::WriteZero,
-            format!("short write at {position}: {written} of {len} bytes"),
+        let mut error = IoError::new(
+            "writing",
+            &self.path,
+            &std::io::Error::from_raw_os_error(nix::libc::ENOSPC),
         );
-        Err(IoError::new("writing", &self.path, &error))
+        error.message = format!("short write at {position}: {written} of {len} bytes");
+        Err(error)
     }
 
     /// Reads up to `len` bytes at any position (the file aligns internally).
@@ -236,6 +156,7 @@ impl DirectFile {
     }
 
     pub async fn fdatasync(&self) -> IoResult<()> {
+        injected(FaultOp::Fdatasync, "fdatasync", &self.path)?;
         self.file
             .fdatasync()
             .await
@@ -243,17 +164,16 @@ impl DirectFile {
     }
 
     pub async fn truncate(&self, size: u64) -> IoResult<()> {
+        injected(FaultOp::Truncate, "truncating", &self.path)?;
         self.file
             .truncate(size)
             .await
             .map_err(|error| glommio_error("truncating", &self.path, error))
     }
 
-    /// Reserves blocks up to `size` and extends the file to it, so writes
-    /// never extend the file: ext4 runs size-extending direct writes
-    /// synchronously under an exclusive lock, in-place ones asynchronously.
-    /// Recovery cuts the zeroed space after the last batch.
+    /// Reserves blocks up to `size` and extends the file to it.
     pub async fn pre_allocate(&self, size: u64) -> IoResult<()> {
+        injected(FaultOp::Fallocate, "preallocating", &self.path)?;
         self.file
             .pre_allocate(size, false)
             .await
@@ -265,12 +185,6 @@ impl DirectFile {
             .file_size()
             .await
             .map_err(|error| glommio_error("stat", &self.path, error))
-    }
-}
-
-impl AsRawFd for DirectFile {
-    fn as_raw_fd(&self) -> RawFd {
-        self.file.as_raw_fd()
     }
 }
 
@@ -331,40 +245,80 @@ thread_local! {
 
 /// glommio decides once per device whether it supports polled I/O, by
 /// reading the first 4 KiB of the first file it opens there with DMA. An
-/// empty file (a new segment, an O_TMPFILE) reads as end-of-file, which
-/// passes the test, and glommio then sends every read and write of the
-/// device to the poll ring: reads fail with EOPNOTSUPP on a device without
-/// poll queues (virtio here), writes are serialised through one kernel
-/// worker, and the shard busy-polls. So the first DMA file a shard opens is
-/// one with data in it.
+/// empty file (a new segment) reads as end-of-file, which passes the test,
+/// and glommio then sends every read and write of the device to the poll
+/// ring: reads fail with EOPNOTSUPP on a device without poll queues (virtio
+/// here), writes are serialised through one kernel worker, and the shard
+/// busy-polls. So the first DMA file a shard opens is one with data in it:
+/// a probe file written for the purpose or, when the disk is too full to
+/// write one (a restart on a full disk must still start), a segment that
+/// already holds 4 KiB.
 pub async fn settle_iopoll_probe(dir: &Path) -> IoResult<()> {
     if PROBED.with(std::cell::Cell::get) {
         return Ok(());
     }
     let path = dir.join(".iopoll-probe");
     let owned = path.clone();
-    blocking(move || std::fs::write(owned, vec![0u8; DIRECT_IO_ALIGN_BYTES as usize]))
-        .await
-        .map_err(|error| IoError::new("writing", &path, &error))?;
-    let file = DirectFile::open_read_write(&path).await?;
-    drop(file);
+    let written =
+        blocking(move || std::fs::write(owned, vec![0u8; DIRECT_IO_ALIGN_BYTES as usize])).await;
+    let probe = match written {
+        Ok(()) => Some(path.clone()),
+        Err(error) if is_out_of_space(&error) => {
+            let _ = std::fs::remove_file(&path);
+            find_file_with_data(dir).await
+        }
+        Err(error) => return Err(IoError::new("writing", &path, &error)),
+    };
+    if let Some(probe) = probe {
+        let file = DmaDirect::open_read_write(&probe).await?;
+        drop(file);
+    }
     remove_file(&path).await?;
     PROBED.with(|probed| probed.set(true));
     Ok(())
 }
 
-/// Runs a blocking closure on glommio's blocking pool, off the shard.
-pub async fn blocking<F, R>(function: F) -> R
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    glommio::executor().spawn_blocking(function).await
+fn is_out_of_space(error: &std::io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(nix::libc::ENOSPC) | Some(nix::libc::EDQUOT)
+    )
 }
 
-/// Spawns a task on the current shard and lets it run on its own.
-pub fn spawn_detached(future: impl Future<Output = ()> + 'static) {
-    glommio::spawn_local(future).detach();
+/// A file of at least one page in `dir` or in a sibling directory (other
+/// partitions of the same log directory), looking at a bounded number.
+async fn find_file_with_data(dir: &Path) -> Option<PathBuf> {
+    let dir = dir.to_path_buf();
+    blocking(move || {
+        const LOOKED_AT_MAX: usize = 256;
+        let mut places = vec![dir.clone()];
+        if let Some(parent) = dir.parent() {
+            if let Ok(entries) = std::fs::read_dir(parent) {
+                places.extend(
+                    entries
+                        .flatten()
+                        .take(LOOKED_AT_MAX)
+                        .map(|entry| entry.path()),
+                );
+            }
+        }
+        for place in places.iter().take(LOOKED_AT_MAX) {
+            let Ok(entries) = std::fs::read_dir(place) else {
+                continue;
+            };
+            for entry in entries.flatten().take(LOOKED_AT_MAX) {
+                let path = entry.path();
+                let large = entry
+                    .metadata()
+                    .is_ok_and(|meta| meta.is_file() && meta.len() >= DIRECT_IO_ALIGN_BYTES);
+                if large && path.extension().is_some_and(|extension| extension == "log") {
+                    return Some(path);
+                }
+            }
+        }
+        None
+    })
+    .await
 }
 
 /// Makes a directory's entries (new or removed files) durable.
@@ -376,15 +330,23 @@ pub async fn sync_dir(dir: &Path) -> IoResult<()> {
 }
 
 /// Replaces `path` with `bytes` atomically and durably: write a temporary
-/// file, fsync it, rename it over the target, fsync the directory.
+/// file, fsync it, rename it over the target, fsync the directory. A
+/// failure before the rename leaves the target as it was and removes the
+/// temporary file.
 pub async fn write_file_atomic(path: &Path, bytes: Vec<u8>) -> IoResult<()> {
+    injected(FaultOp::AtomicWrite, "writing", path)?;
     let owned = path.to_path_buf();
     blocking(move || -> std::io::Result<()> {
         use std::io::Write;
         let temporary = owned.with_extension("tmp-write");
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
+        let written = std::fs::File::create(&temporary).and_then(|mut file| {
+            file.write_all(&bytes)?;
+            file.sync_all()
+        });
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(error);
+        }
         std::fs::rename(&temporary, &owned)?;
         if let Some(parent) = owned.parent() {
             std::fs::File::open(parent)?.sync_all()?;
@@ -407,6 +369,7 @@ pub async fn read_file(path: &Path) -> IoResult<Option<Vec<u8>>> {
 
 /// Removes a file; a file already gone is not an error.
 pub async fn remove_file(path: &Path) -> IoResult<()> {
+    injected(FaultOp::Unlink, "removing", path)?;
     let owned = path.to_path_buf();
     match blocking(move || std::fs::remove_file(owned)).await {
         Ok(()) => Ok(()),
@@ -431,11 +394,18 @@ pub async fn list_dir(dir: &Path) -> IoResult<Vec<String>> {
     .map_err(|error| IoError::new("listing", dir, &error))
 }
 
-pub async fn create_dir_all(dir: &Path) -> IoResult<()> {
+/// Creates `dir` (and missing parents). Returns whether `dir` itself was
+/// created, so the caller can make its entry durable.
+pub async fn create_dir_all(dir: &Path) -> IoResult<bool> {
     let owned = dir.to_path_buf();
-    blocking(move || std::fs::create_dir_all(owned))
-        .await
-        .map_err(|error| IoError::new("creating directory", dir, &error))
+    blocking(move || {
+        if owned.is_dir() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(owned).map(|()| true)
+    })
+    .await
+    .map_err(|error| IoError::new("creating directory", dir, &error))
 }
 
 /// Opens a plain read-only descriptor, the one sendfile reads from, with
@@ -462,35 +432,32 @@ pub async fn open_plain(path: &Path) -> IoResult<std::fs::File> {
     .map_err(|error| IoError::new("opening", path, &error))
 }
 
-/// A one-shot wake-up for a single waiting task (the partition writer).
-#[derive(Default)]
-pub struct Signal {
-    raised: std::cell::Cell<bool>,
-    waker: std::cell::RefCell<Option<std::task::Waker>>,
+/// Bytes an unprivileged writer may still use on the filesystem of `dir`.
+pub async fn available_bytes(dir: &Path) -> IoResult<u64> {
+    let owned = dir.to_path_buf();
+    blocking(move || nix::sys::statvfs::statvfs(&owned))
+        .await
+        .map(|stat| stat.blocks_available() * stat.fragment_size())
+        .map_err(|errno| IoError::new("statvfs", dir, &std::io::Error::from(errno)))
 }
 
-impl Signal {
-    pub fn raise(&self) {
-        self.raised.set(true);
-        if let Some(waker) = self.waker.borrow_mut().take() {
-            waker.wake();
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub async fn wait(&self) {
-        std::future::poll_fn(|context| {
-            if self.raised.replace(false) {
-                return std::task::Poll::Ready(());
-            }
-            *self.waker.borrow_mut() = Some(context.waker().clone());
-            std::task::Poll::Pending
-        })
-        .await
-    }
-
-    /// Waits for the signal or for `timeout`, whichever comes first.
-    pub async fn wait_timeout(&self, timeout: std::time::Duration) {
-        let timer = glommio::timer::Timer::new(timeout);
-        futures_util::future::select(std::pin::pin!(self.wait()), std::pin::pin!(timer)).await;
+    #[test]
+    fn glommio_errors_keep_their_errno() {
+        let enhanced = glommio::GlommioError::<()>::EnhancedIoError {
+            source: std::io::Error::from_raw_os_error(nix::libc::ENOSPC),
+            op: "Pre-allocate space",
+            path: None,
+            fd: Some(3),
+        };
+        let error = glommio_error("preallocating", Path::new("/d/0.log"), enhanced);
+        assert!(error.is_out_of_space(), "{error:?}");
+        let plain =
+            glommio::GlommioError::<()>::IoError(std::io::Error::from_raw_os_error(nix::libc::EIO));
+        let error = glommio_error("writing", Path::new("/d/0.log"), plain);
+        assert_eq!(error.raw_os_error, Some(nix::libc::EIO));
     }
 }
