@@ -8,9 +8,18 @@ use crate::broker;
 use crate::config::BrokerConfig;
 use crate::doctor;
 use crate::logging::{self, LogFormat};
+#[cfg(feature = "tools")]
+use crate::tools;
 
 #[derive(Parser)]
-#[command(name = "ringlog", version, about = "A Kafka-wire-compatible broker")]
+#[command(
+    name = "ringlog",
+    version,
+    about = "A Kafka-wire-compatible broker, and Kafka's shell tools as subcommands",
+    after_help = "A Kafka tool's command works with its script name swapped: \
+                  kafka-topics.sh --bootstrap-server 127.0.0.1:9092 --list \
+                  is ringlog topics --bootstrap-server 127.0.0.1:9092 --list"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,20 +57,41 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Kafka's shell tools (docs/tools.md).
+    #[cfg(feature = "tools")]
+    #[command(flatten)]
+    Tool(tools::Tool),
+}
+
+/// The subcommand a command line names, if any (its first argument).
+#[cfg(feature = "tools")]
+fn subcommand_name(args: &[String]) -> Option<&str> {
+    args.get(1).map(String::as_str)
 }
 
 /// The `ringlog` command line: parses the arguments and runs the subcommand.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let (log_level, log_format) = match &cli.command {
+    let args: Vec<String> = std::env::args().collect();
+    #[cfg(feature = "tools")]
+    if subcommand_name(&args) != Some("serve") {
+        if let Some(code) = tools::refuse_zookeeper(&args) {
+            return code;
+        }
+    }
+    let cli = Cli::parse_from(&args);
+    // The broker logs at info; a tool only says what goes wrong (librdkafka's
+    // warnings and errors, such as a broker it cannot reach).
+    let (log_level, log_format, default_level) = match &cli.command {
         Command::Serve {
             log_level,
             log_format,
             ..
-        } => (log_level.as_deref(), *log_format),
-        _ => (None, LogFormat::Text),
+        } => (log_level.as_deref(), *log_format, "info"),
+        Command::Doctor { .. } => (None, LogFormat::Text, "info"),
+        #[cfg(feature = "tools")]
+        Command::Tool(_) => (None, LogFormat::Text, "warn"),
     };
-    match logging::filter(log_level, "info") {
+    match logging::filter(log_level, default_level) {
         Ok(filter) => logging::init(filter, log_format),
         Err(error) => {
             eprintln!("ringlog: {error}");
@@ -94,6 +124,8 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        #[cfg(feature = "tools")]
+        Command::Tool(tool) => tools::run(tool),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Ringlog's broker: the Kafka request layer, shards, connections,
-//! coordination, and the command line (`cli`). The `ringlog` binary is a
+//! coordination, the command line (`cli`) and Kafka's shell tools as its
+//! subcommands (`tools`). The `ringlog` binary is a
 //! thin `main` over `cli::main`; the library exists so that fuzz targets and
 //! benchmarks can drive the request path through a public API.
 
@@ -27,5 +28,7 @@ mod request_budget;
 mod sendfile_pool;
 mod shard;
 mod stats;
+#[cfg(feature = "tools")]
+mod tools;
 mod topic_config;
 mod topics;
