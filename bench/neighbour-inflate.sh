@@ -7,17 +7,18 @@
 # the same executor. A paced probe producer (bench/examples/produce_latency,
 # librdkafka, acks=1, linger.ms=1, 1000-byte records) measures its latency
 # alone (phase "alone"), then while a second producer floods the other
-# topic with gzip batches of about 1 MiB of text records (batch.size 1 MiB,
+# topic with gzip batches of about 1 MiB of records (random hex digits,
+# about 2:1 under gzip) (batch.size 1 MiB,
 # linger.ms 50; phase "gzip-flood"), and while the same producer sends the
 # same records uncompressed (phase "plain-flood": the control, so that what
 # gzip-flood adds over it is the inflating, not the load of a second
 # producer on a shared machine). Broker CPU per phase from /proc.
 #
-# Usage: bench/neighbour-inflate.sh   (RUNS=3 SECONDS_PER_PHASE=20 PROBE_MBS=5 FLOOD_MBS=40)
+# Usage: bench/neighbour-inflate.sh   (RUNS=3 SECONDS_PER_PHASE=20 PROBE_MBS=5 FLOOD_MBS=60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}; SECONDS_PER_PHASE=${SECONDS_PER_PHASE:-20}
-PROBE_MBS=${PROBE_MBS:-5}; FLOOD_MBS=${FLOOD_MBS:-40}
+PROBE_MBS=${PROBE_MBS:-5}; FLOOD_MBS=${FLOOD_MBS:-60}
 DATA=${PERF_DIR:-/work/ringlog-neighbour}; PORT=${PORT:-19292}
 HZ=$(getconf CLK_TCK)
 cargo build --release -q -p ringlog
@@ -43,7 +44,7 @@ for run in $(seq 1 "$RUNS"); do
     if [ "$phase" != alone ]; then
       codec=none; [ "$phase" = gzip-flood ] && codec=gzip
       "$paced" "127.0.0.1:$PORT" "flood-$codec" "$FLOOD_MBS" 10000 $((SECONDS_PER_PHASE + 4)) \
-        payload=text compression.codec=$codec batch.size=1048576 linger.ms=50 \
+        payload=hex compression.codec=$codec batch.size=1048576 linger.ms=50 \
         queue.buffering.max.kbytes=262144 >"$DATA.flood" 2>&1 &
       flood=$!
       sleep 2

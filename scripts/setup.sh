@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what building and testing Ringlog needs on a fresh machine of this
-# kind (Debian, root): C libraries for librdkafka (built from source by the
-# rdkafka crate's cmake-build feature), a Python venv with the clients the
-# tutorials in shared/seeds use, and the other clients of the compatibility
-# matrix (server/tests/clients): kcat and the Go client sources from Debian,
+# Installs what testing and benchmarking Ringlog needs on a fresh machine of
+# this kind (Debian, root) beyond what building it needs (gcc, make, perl:
+# librdkafka is built by rdkafka-sys's own configure with zlib and zstd from
+# vendored sources, see docs/tools.md): cmake for bench/broker-perf.sh's
+# rdkafka_performance, a Python venv with the clients the tutorials in
+# shared/seeds use, and the other clients of the compatibility matrix
+# (server/tests/clients): kcat and the Go client sources from Debian,
 # KafkaJS from npm. Client versions are pinned so docs/compatibility.md only
 # changes when we change them. Idempotent and quick when done before.
 set -euo pipefail
@@ -11,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 # e2fsprogs: mkfs.ext4 for the disk-full test (server/tests/disk_full.rs).
-for package in cmake libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev e2fsprogs \
+for package in cmake e2fsprogs \
   kcat golang-go golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || need_apt+=("$package")
 done

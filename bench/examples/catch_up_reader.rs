@@ -9,6 +9,9 @@
 //! cargo run --release -p ringlog-bench --example catch_up_reader -- \
 //!     127.0.0.1:9092 TOPIC PARTITIONS [MAX_BYTES] [PARTITION_MAX_BYTES]
 //! ```
+//! `FETCH_VERSION=3` fetches with Fetch v3 instead: message format 1, which
+//! the broker down-converts (bench/downconversion-cost.sh), and entries of
+//! the message set are walked instead of batch headers.
 //! Prints record bytes, seconds, MB/s and this process's CPU seconds.
 
 use std::io::{BufReader, Read, Write};
@@ -43,6 +46,10 @@ fn main() {
     let mut offsets = vec![0i64; partitions as usize];
     let mut high_watermarks = vec![i64::MAX; partitions as usize];
     let mut record_bytes: u64 = 0;
+    let version: i16 = std::env::var("FETCH_VERSION").ok().map_or(11, |value| {
+        value.parse().expect("FETCH_VERSION is a number")
+    });
+    assert!(version == 11 || version == 3, "FETCH_VERSION is 11 or 3");
     let started = Instant::now();
     let cpu_before = ringlog_bench::process_cpu_seconds();
     for correlation_id in 1.. {
@@ -53,7 +60,14 @@ fn main() {
         if done {
             break;
         }
-        let request = fetch_request(correlation_id, topic, &offsets, max_bytes, partition_max);
+        let request = fetch_request(
+            version,
+            correlation_id,
+            topic,
+            &offsets,
+            max_bytes,
+            partition_max,
+        );
         writer.write_all(&request).expect("send fetch");
         reader.remaining = 4;
         let size = reader.i32();
@@ -61,9 +75,11 @@ fn main() {
         reader.remaining = size as u64;
         assert_eq!(reader.i32(), correlation_id, "correlation id");
         reader.i32(); // throttle_time_ms
-        let error = reader.i16();
-        assert_eq!(error, 0, "fetch error {error}");
-        reader.i32(); // session_id
+        if version >= 7 {
+            let error = reader.i16();
+            assert_eq!(error, 0, "fetch error {error}");
+            reader.i32(); // session_id
+        }
         for _ in 0..reader.i32() {
             let name_len = reader.i16();
             reader.skip(name_len.max(0) as u64);
@@ -72,13 +88,19 @@ fn main() {
                 let error = reader.i16();
                 assert_eq!(error, 0, "partition {partition}: error {error}");
                 high_watermarks[partition] = reader.i64();
-                reader.i64(); // last_stable_offset
-                reader.i64(); // log_start_offset
-                let aborted = reader.i32();
-                reader.skip(16 * aborted.max(0) as u64);
-                reader.i32(); // preferred_read_replica
+                if version >= 4 {
+                    reader.i64(); // last_stable_offset
+                    reader.i64(); // log_start_offset
+                    let aborted = reader.i32();
+                    reader.skip(16 * aborted.max(0) as u64);
+                    reader.i32(); // preferred_read_replica
+                }
                 let len = reader.i32().max(0) as u64;
-                let (next, whole) = walk_batches(&mut reader, len);
+                let (next, whole) = if version >= 4 {
+                    walk_batches(&mut reader, len)
+                } else {
+                    walk_message_set(&mut reader, len)
+                };
                 if let Some(next) = next {
                     offsets[partition] = next;
                 }
@@ -120,6 +142,26 @@ fn walk_batches(reader: &mut Reader, len: u64) -> (Option<i64>, u64) {
     (next, position)
 }
 
+/// As `walk_batches`, for a message set of magic 0 or 1: entries of an
+/// offset, a size and a message; a wrapper's offset is its last inner one.
+fn walk_message_set(reader: &mut Reader, len: u64) -> (Option<i64>, u64) {
+    let mut position = 0;
+    let mut next = None;
+    while position + 12 <= len {
+        let offset = reader.i64();
+        let size = 12 + reader.i32().max(0) as u64;
+        if position + size > len {
+            reader.skip(len - position - 12);
+            return (next, position);
+        }
+        reader.skip(size - 12);
+        next = Some(offset + 1);
+        position += size;
+    }
+    reader.skip(len - position);
+    (next, position)
+}
+
 /// A batch's bytes up to and including last_offset_delta.
 const BATCH_PREFIX_BYTES: u64 = 27;
 
@@ -127,6 +169,7 @@ const BATCH_PREFIX_BYTES: u64 = 27;
 const RECEIVE_BUFFER_BYTES: usize = 128 << 10;
 
 fn fetch_request(
+    version: i16,
     correlation_id: i32,
     topic: &str,
     offsets: &[i64],
@@ -135,28 +178,38 @@ fn fetch_request(
 ) -> Vec<u8> {
     let mut out = vec![0u8; 4];
     out.extend_from_slice(&1i16.to_be_bytes()); // Fetch
-    out.extend_from_slice(&11i16.to_be_bytes());
+    out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&correlation_id.to_be_bytes());
     put_string(&mut out, "catch-up-reader");
     out.extend_from_slice(&(-1i32).to_be_bytes()); // replica_id
     out.extend_from_slice(&500i32.to_be_bytes()); // max_wait_ms
     out.extend_from_slice(&1i32.to_be_bytes()); // min_bytes
     out.extend_from_slice(&max_bytes.to_be_bytes());
-    out.push(0); // isolation_level
-    out.extend_from_slice(&0i32.to_be_bytes()); // session_id
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // session_epoch
+    if version >= 7 {
+        out.push(0); // isolation_level
+        out.extend_from_slice(&0i32.to_be_bytes()); // session_id
+        out.extend_from_slice(&(-1i32).to_be_bytes()); // session_epoch
+    }
     out.extend_from_slice(&1i32.to_be_bytes()); // one topic
     put_string(&mut out, topic);
     out.extend_from_slice(&(offsets.len() as i32).to_be_bytes());
     for (partition, offset) in offsets.iter().enumerate() {
         out.extend_from_slice(&(partition as i32).to_be_bytes());
-        out.extend_from_slice(&(-1i32).to_be_bytes()); // current_leader_epoch
+        if version >= 9 {
+            out.extend_from_slice(&(-1i32).to_be_bytes()); // current_leader_epoch
+        }
         out.extend_from_slice(&offset.to_be_bytes());
-        out.extend_from_slice(&(-1i64).to_be_bytes()); // log_start_offset
+        if version >= 5 {
+            out.extend_from_slice(&(-1i64).to_be_bytes()); // log_start_offset
+        }
         out.extend_from_slice(&partition_max.to_be_bytes());
     }
-    out.extend_from_slice(&0i32.to_be_bytes()); // forgotten topics
-    put_string(&mut out, ""); // rack_id
+    if version >= 7 {
+        out.extend_from_slice(&0i32.to_be_bytes()); // forgotten topics
+    }
+    if version >= 11 {
+        put_string(&mut out, ""); // rack_id
+    }
     let size = (out.len() - 4) as i32;
     out[..4].copy_from_slice(&size.to_be_bytes());
     out

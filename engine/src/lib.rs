@@ -20,6 +20,7 @@ mod cache_budget;
 pub mod config;
 pub mod error;
 mod io;
+pub mod latency;
 pub mod limits;
 pub mod offset;
 pub mod partition_log;

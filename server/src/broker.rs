@@ -34,6 +34,10 @@ const STALL_PROBE_PERIOD: Duration = Duration::from_millis(10);
 const FILE_OPERATION_THREADS: usize = 4;
 
 pub fn run(config: BrokerConfig) -> Result<(), String> {
+    // First of all: a SIGTERM that comes while the broker starts waits for
+    // the start to finish, then stops it cleanly, instead of killing it
+    // half started (threads spawned later inherit the blocked mask).
+    block_shutdown_signals();
     let log_dir = config.log_dir();
     std::fs::create_dir_all(&log_dir)
         .map_err(|error| format!("cannot create log.dirs {}: {error}", log_dir.display()))?;
@@ -61,7 +65,6 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         per_ip_overrides(&config)?,
     );
 
-    block_shutdown_signals();
     let stop = Arc::new(AtomicBool::new(false));
     let config = Arc::new(config);
     let mesh = MeshBuilder::<Job, _>::full(shards, 1024);
@@ -174,7 +177,16 @@ async fn shard_main(started: Started) -> Result<(), String> {
         .map_err(|_| "joining the shard mesh failed".to_string())?;
     let shard = Rc::new(Shard::new(id, shards, config, senders, &capacity));
     shard.spawn_job_receivers(receivers);
-    let opened = shard.apply_topics(table).await;
+    // The admin listener (shard 0) answers before the partitions are open:
+    // /v1/ready says 503 during a long recovery instead of refusing.
+    let admin = match id {
+        0 => crate::admin::start(&shard, stop.clone()),
+        _ => Ok(()),
+    };
+    let opened = match admin {
+        Ok(()) => shard.apply_topics(table).await,
+        failed => failed,
+    };
     // The group coordinator's offsets-log partitions open before the
     // barrier too; loading them runs once the shard serves.
     let opened = match opened {
@@ -183,8 +195,13 @@ async fn shard_main(started: Started) -> Result<(), String> {
     };
     // No shard listens before every shard has opened its partitions: a
     // request forwarded to a shard still opening would find no partition.
-    // (A blocking wait is fine here: nothing else runs on the shard yet.)
-    opened_barrier.wait();
+    // Waited for on the blocking pool: the shard's own tasks (the admin
+    // listener on shard 0, jobs from shards still opening) keep running.
+    glommio::executor()
+        .spawn_blocking(move || {
+            opened_barrier.wait();
+        })
+        .await;
     let bound = opened.and_then(|()| {
         listeners
             .iter()
@@ -199,6 +216,7 @@ async fn shard_main(started: Started) -> Result<(), String> {
     });
     let sockets = match bound {
         Ok(sockets) => {
+            crate::admin::mark_serving();
             let _ = ready.send(Ok(()));
             drop(ready);
             sockets

@@ -6,9 +6,20 @@ use clap::{Parser, Subcommand};
 
 use crate::broker;
 use crate::config::BrokerConfig;
+use crate::doctor;
+use crate::logging::{self, LogFormat};
+#[cfg(feature = "tools")]
+use crate::tools;
 
 #[derive(Parser)]
-#[command(name = "ringlog", version, about = "A Kafka-wire-compatible broker")]
+#[command(
+    name = "ringlog",
+    version,
+    about = "A Kafka-wire-compatible broker, and Kafka's shell tools as subcommands",
+    after_help = "A Kafka tool's command works with its script name swapped: \
+                  kafka-topics.sh --bootstrap-server 127.0.0.1:9092 --list \
+                  is ringlog topics --bootstrap-server 127.0.0.1:9092 --list"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,25 +38,79 @@ enum Command {
         /// Print the configuration in force and exit.
         #[arg(long)]
         print_config: bool,
+        /// Log filter: a level (error, warn, info, debug, trace) or
+        /// tracing directives (info,ringlog::group=debug); overrides RUST_LOG.
+        #[arg(long, value_name = "LEVEL")]
+        log_level: Option<String>,
+        /// How log lines are written to standard error.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
+    /// Check that this machine gives the broker what it needs (io_uring,
+    /// locked memory, O_DIRECT, filesystem, free space, open files, clock,
+    /// cores); exit code 0 only when nothing failed.
+    Doctor {
+        /// The server.properties file `serve` will use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// key=value, applied after the file; may repeat.
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Kafka's shell tools (docs/tools.md).
+    #[cfg(feature = "tools")]
+    #[command(flatten)]
+    Tool(tools::Tool),
+}
+
+/// The subcommand a command line names, if any (its first argument).
+#[cfg(feature = "tools")]
+fn subcommand_name(args: &[String]) -> Option<&str> {
+    args.get(1).map(String::as_str)
 }
 
 /// The `ringlog` command line: parses the arguments and runs the subcommand.
 pub fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    #[cfg(feature = "tools")]
+    if subcommand_name(&args) != Some("serve") {
+        if let Some(code) = tools::refuse_zookeeper(&args) {
+            return code;
+        }
+    }
+    let cli = Cli::parse_from(&args);
+    // The broker logs at info; a tool only says what goes wrong (librdkafka's
+    // warnings and errors, such as a broker it cannot reach).
+    let (log_level, log_format, default_level) = match &cli.command {
+        Command::Serve {
+            log_level,
+            log_format,
+            ..
+        } => (log_level.as_deref(), *log_format, "info"),
+        Command::Doctor { .. } => (None, LogFormat::Text, "info"),
+        #[cfg(feature = "tools")]
+        Command::Tool(_) => (None, LogFormat::Text, "warn"),
+    };
+    match logging::filter(log_level, default_level) {
+        Ok(filter) => logging::init(filter, log_format),
+        Err(error) => {
+            eprintln!("ringlog: {error}");
+            return ExitCode::from(2);
+        }
+    }
     match cli.command {
+        Command::Doctor { config, overrides } => match load_config(config, &overrides) {
+            Ok(config) => doctor::run(&config),
+            Err(message) => {
+                eprintln!("ringlog: {message}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve {
             config,
             overrides,
             print_config,
+            ..
         } => match load_config(config, &overrides) {
             Ok(config) if print_config => {
                 for line in config.describe() {
@@ -59,6 +124,8 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        #[cfg(feature = "tools")]
+        Command::Tool(tool) => tools::run(tool),
     }
 }
 

@@ -19,6 +19,8 @@ pub enum Kind {
     Bool,
     /// Free text (listeners, paths).
     Text,
+    /// Free text that may be empty: empty (or unset) turns its feature off.
+    TextOrEmpty,
 }
 
 struct Key {
@@ -232,6 +234,13 @@ const KEYS: &[Key] = &[
         doc: "fdatasync data older than this",
     },
     Key {
+        name: "admin.listener",
+        default: None,
+        kind: Kind::TextOrEmpty,
+        doc: "host:port of the admin HTTP listener (/metrics, /v1/status, /v1/ready); \
+              off when unset or empty",
+    },
+    Key {
         name: "num.shards",
         default: None,
         kind: Kind::Int { min: 1, max: 1024 },
@@ -324,6 +333,7 @@ impl BrokerConfig {
                     return Err(invalid("must not be empty".into()));
                 }
             }
+            Kind::TextOrEmpty => {}
         }
         self.values.insert(spec.name, value.to_string());
         Ok(())
@@ -382,6 +392,50 @@ impl BrokerConfig {
             .or(self.raw("log.dirs"))
             .unwrap_or("./ringlog-data");
         PathBuf::from(dirs.split(',').next().unwrap_or(dirs).trim())
+    }
+
+    /// Every dir of the log.dirs (or log.dir) comma list; the broker
+    /// stores data in the first ([`BrokerConfig::log_dir`]).
+    pub fn log_dirs(&self) -> Vec<PathBuf> {
+        let dirs = self
+            .values
+            .get("log.dirs")
+            .or_else(|| self.values.get("log.dir"))
+            .map(String::as_str)
+            .or(self.raw("log.dirs"))
+            .unwrap_or("./ringlog-data");
+        dirs.split(',')
+            .map(str::trim)
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+            .collect()
+    }
+
+    /// The admin HTTP listener's host and port (`host:port`, an
+    /// `http://` prefix allowed); `None` when off (unset or empty).
+    pub fn admin_listener(&self) -> Result<Option<(String, u16)>, ConfigError> {
+        let key = "admin.listener";
+        let value = match self.raw(key).map(str::trim) {
+            None | Some("") => return Ok(None),
+            Some(value) => value,
+        };
+        let invalid = |reason: &str| ConfigError::Invalid {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        let address = value.strip_prefix("http://").unwrap_or(value);
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("expected host:port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| invalid("the port is not a number from 0 to 65535"))?;
+        let host = match host.trim_matches(['[', ']']) {
+            "" => "0.0.0.0",
+            host => host,
+        };
+        Ok(Some((host.to_string(), port)))
     }
 
     /// Every listener, with what its clients are told; an error if one is

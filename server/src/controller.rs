@@ -124,6 +124,7 @@ where
     if !installed {
         install(&controller, &table).await;
     }
+    log_topic_changes(&before, &table);
     results
 }
 
@@ -159,6 +160,32 @@ async fn install(controller: &Rc<Shard>, table: &TopicTable) {
                 tracing::error!("shard {target} could not apply the topic table: {error}")
             }
             Err(_) => tracing::error!("shard {target} is gone"),
+        }
+    }
+}
+
+/// One log line per topic created, deleted or given more partitions.
+fn log_topic_changes(before: &TopicTable, after: &TopicTable) {
+    for (name, meta) in &after.topics {
+        match before.topics.get(name) {
+            None => tracing::info!(
+                topic = %name,
+                partitions = meta.partitions,
+                topic_id = %uuid::Uuid::from_u128(meta.topic_id),
+                "topic created"
+            ),
+            Some(old) if old.partitions != meta.partitions => tracing::info!(
+                topic = %name,
+                from = old.partitions,
+                to = meta.partitions,
+                "topic partitions added"
+            ),
+            Some(_) => {}
+        }
+    }
+    for (name, meta) in &before.topics {
+        if !after.topics.contains_key(name) {
+            tracing::info!(topic = %name, partitions = meta.partitions, "topic deleted");
         }
     }
 }

@@ -116,6 +116,7 @@ const LATENESS_BOUNDS_MS: [u64; 9] = [1, 2, 5, 10, 20, 50, 100, 200, 500];
 pub struct Lateness {
     counts: [u64; LATENESS_BOUNDS_MS.len() + 1],
     max: Duration,
+    sum: Duration,
 }
 
 impl Lateness {
@@ -127,6 +128,7 @@ impl Lateness {
             .unwrap_or(LATENESS_BOUNDS_MS.len());
         self.counts[bucket] += 1;
         self.max = self.max.max(late);
+        self.sum += late;
     }
 
     pub fn samples(&self) -> u64 {
@@ -168,6 +170,21 @@ thread_local! {
 /// Records one firing of the shard's stall probe, `late` after its time.
 pub fn record_timer_lateness(late: Duration) {
     TIMER_LATENESS.with(|lateness| lateness.borrow_mut().record(late));
+}
+
+/// This shard's timer lateness for the admin listener: (bucket upper
+/// bound in ms, count) with `None` for the open bucket, and the sum.
+pub fn timer_lateness() -> (Vec<(Option<u64>, u64)>, Duration) {
+    TIMER_LATENESS.with(|lateness| {
+        let lateness = lateness.borrow();
+        let buckets = lateness
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(bucket, count)| (LATENESS_BOUNDS_MS.get(bucket).copied(), *count))
+            .collect();
+        (buckets, lateness.sum)
+    })
 }
 
 /// Logs this shard's counters (at shutdown).

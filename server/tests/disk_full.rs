@@ -315,7 +315,12 @@ fn a_full_disk_answers_storage_errors_keeps_serving_and_resumes_without_a_restar
     };
     let ballast = disk.path().join("ballast");
     std::fs::write(&ballast, vec![0x5a; BALLAST_BYTES]).unwrap();
-    let mut broker = Broker::start_logged_in(disk.path().join("data"), 2, &[]);
+    // Segments of 16 MiB: preallocation, retried when space returns, then
+    // takes at most that much of what the ballast freed, so one partition
+    // cannot swallow all of it (which made "writes resume" a race between
+    // the two partitions' retries).
+    let mut broker =
+        Broker::start_logged_in(disk.path().join("data"), 2, &["log.segment.bytes=16777216"]);
     let started = Instant::now();
     let phase = |name: &str| eprintln!("{:>6.1?} {name}", started.elapsed());
     let bootstrap = broker.bootstrap();

@@ -97,13 +97,37 @@ fn counted_offline(log: &str) -> u64 {
         .sum()
 }
 
+/// The sum over shards of a counter in the admin listener's /metrics.
+fn scraped_sum(admin: u16, name: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", admin)).unwrap();
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .map(|line| {
+            line.rsplit(' ')
+                .next()
+                .and_then(|value| value.parse::<f64>().ok())
+                .expect("a sample value")
+        })
+        .sum()
+}
+
 /// Runs the scenario with `fault` armed on `bad-0`; `durable_first` is
 /// what the bad partition had acknowledged before the fault fired.
 fn scenario(fault: &str, acknowledged_before: &[&str]) {
     // Each test file is its own process, and this one runs its scenarios
     // one after the other: the broker child inherits the variable.
     std::env::set_var("RINGLOG_FAULTS", fault);
-    let mut broker = Broker::start_logged(2, &[]);
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut broker = Broker::start_logged(2, &[&format!("admin.listener=127.0.0.1:{admin}")]);
     create_topic(&broker, "bad", 1);
     create_topic(&broker, "good", 2);
     let mut raw = Raw::connect(&broker);
@@ -154,6 +178,8 @@ fn scenario(fault: &str, acknowledged_before: &[&str]) {
             .collect();
         assert_eq!(values, expected);
     }
+    // Exported too: one offline partition in /metrics.
+    assert_eq!(scraped_sum(admin, "ringlog_partitions_offline_total"), 1.0);
     broker.stop();
     let log = broker.log_text();
     assert_eq!(offline_lines(&log, "bad-0"), 1, "{log}");

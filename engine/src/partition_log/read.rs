@@ -53,6 +53,12 @@ pub struct ReadResult {
     pub high_watermark: Offset,
     pub log_start_offset: Offset,
     pub last_stable_offset: Offset,
+    /// The offset after the last batch the chunks hold whole, so a fetcher
+    /// that started at `start` got `next_offset - start` offsets: exact when
+    /// the read reached the readable end; when `max_bytes` cut it, the start
+    /// of the last indexed batch before the cut (or the end of the first
+    /// batch), a lower bound found without reading more. `start` when empty.
+    pub next_offset: Offset,
 }
 
 impl ReadResult {
@@ -124,6 +130,7 @@ impl PartitionLog {
                 high_watermark,
                 log_start_offset: state.log_start_offset,
                 last_stable_offset: high_watermark,
+                next_offset: start,
             };
             if start == high_watermark {
                 return Ok(result);
@@ -156,11 +163,39 @@ impl PartitionLog {
         let wanted = max_bytes.max(first.size);
         let end = view.readable_size.min(first.position + wanted);
         let chunks = self.chunks_for(&view, first.position, end).await?;
+        let next_offset = if end == view.readable_size {
+            view.readable_next_offset
+        } else {
+            self.indexed_batch_start_at_or_before(&view, end)
+                .max(first.next_offset)
+        };
         Ok(ReadResult {
             chunks,
             high_watermark,
             log_start_offset,
             last_stable_offset: high_watermark,
+            next_offset,
+        })
+    }
+
+    /// The base offset of the last indexed batch starting at or before
+    /// `position` in the segment: every batch before it ends by `position`.
+    fn indexed_batch_start_at_or_before(&self, view: &SegmentView, position: u64) -> Offset {
+        let state = self.shared.state.borrow();
+        let Some(segment) = state
+            .segments
+            .iter()
+            .find(|segment| segment.base_offset == view.base_offset)
+        else {
+            return view.base_offset;
+        };
+        let index = &segment.offset_index;
+        let entries = index.entries();
+        let found = entries.partition_point(|entry| u64::from(entry.position) <= position);
+        found.checked_sub(1).map_or(view.base_offset, |at| {
+            index
+                .base_offset()
+                .plus(i64::from(entries[at].relative_offset))
         })
     }
 

@@ -572,12 +572,8 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), Failure> {
         }
         Job::Flush { files, target } => {
             for file in &files {
-                file.get()
-                    .await
-                    .map_err(Failure::of_write)?
-                    .direct
-                    .fdatasync()
-                    .await?;
+                let file = file.get().await.map_err(Failure::of_write)?;
+                crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
             }
             let mut state = shared.state.borrow_mut();
             for segment in state.segments.iter_mut() {
@@ -689,9 +685,9 @@ pub(super) async fn seal(
     offset_index: Vec<u8>,
     time_index: Vec<u8>,
 ) -> Result<(), Failure> {
-    file.direct.fdatasync().await?;
+    crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
     file.direct.truncate(size).await?;
-    file.direct.fdatasync().await?;
+    crate::latency::timed_fdatasync(file.direct.fdatasync()).await?;
     let storage = &shared.storage;
     storage
         .write_file_atomic(

@@ -184,6 +184,6 @@ fn broker_type(kind: Kind) -> ConfigType {
         Kind::Int { max, .. } if max <= i64::from(i32::MAX) => ConfigType::Int,
         Kind::Int { .. } => ConfigType::Long,
         Kind::Bool => ConfigType::Boolean,
-        Kind::Text => ConfigType::String,
+        Kind::Text | Kind::TextOrEmpty => ConfigType::String,
     }
 }

@@ -37,6 +37,8 @@ struct PartitionData {
     log_start_offset: i64,
     parts: Vec<Part>,
     bytes: u64,
+    /// Offsets the parts hold from the fetch offset on (stats.rs).
+    records: u64,
 }
 
 impl PartitionData {
@@ -73,6 +75,8 @@ const FULL_FETCH_EPOCHS: [i32; 2] = [0, -1];
 
 pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest) -> Reply {
     if !FULL_FETCH_EPOCHS.contains(&request.session_epoch) {
+        let code = ResponseError::FetchSessionIdNotFound.code();
+        crate::stats::count_error(preamble.api_key as i16, code);
         return encode(
             preamble,
             ResponseError::FetchSessionIdNotFound.code(),
@@ -144,6 +148,7 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
             .iter()
             .any(|data| data.error_code != error_code::NONE);
         if total >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
+            count_answered(preamble, &wanted, &gathered);
             return encode(preamble, error_code::NONE, &topic_sizes, gathered);
         }
         for (&owner, indices) in &by_owner {
@@ -179,6 +184,16 @@ pub async fn handle(shard: &Rc<Shard>, preamble: Preamble, request: FetchRequest
         }
         if let Some(owner) = shard::until(deadline, waits.next()).await.flatten() {
             waiting_on[owner] = false;
+        }
+    }
+}
+
+/// Counts what the answer holds, per partition (stats.rs).
+fn count_answered(preamble: Preamble, wanted: &[Wanted], gathered: &[PartitionData]) {
+    for (want, data) in wanted.iter().zip(gathered) {
+        crate::stats::count_error(preamble.api_key as i16, data.error_code);
+        if data.bytes > 0 {
+            crate::stats::count_out(&want.topic, want.partition, data.bytes, data.records);
         }
     }
 }
@@ -296,8 +311,10 @@ async fn read_on(
     magic: Option<i8>,
 ) -> Vec<PartitionData> {
     let count = partitions.len();
+    let sent = Instant::now();
     let answer = shard
         .call(owner, move |owner| async move {
+            crate::stats::fetch_started(sent);
             let mut remaining = max_bytes;
             let mut total = 0;
             let mut out = Vec::with_capacity(partitions.len());
@@ -337,13 +354,18 @@ async fn read_one(
         return PartitionData::failed(ResponseError::UnknownTopicOrPartition.code());
     };
     match log.read(engine::Offset(offset), max_bytes).await {
-        Ok(result) => match magic {
-            None => to_parts(result),
-            Some(magic) => {
-                let max_message_bytes = log.config().max_message_bytes;
-                down_converted(result, magic, max_message_bytes, max_bytes).await
-            }
-        },
+        Ok(result) => {
+            let records = result.next_offset.0.saturating_sub(offset).max(0) as u64;
+            let mut data = match magic {
+                None => to_parts(result),
+                Some(magic) => {
+                    let max_message_bytes = log.config().max_message_bytes;
+                    down_converted(result, magic, max_message_bytes, max_bytes).await
+                }
+            };
+            data.records = if data.bytes > 0 { records } else { 0 };
+            data
+        }
         Err(error) => {
             let mut data = PartitionData::failed(error_code::for_engine(&error).code());
             data.high_watermark = log.high_watermark().0;
@@ -482,6 +504,7 @@ fn to_parts(result: engine::ReadResult) -> PartitionData {
         log_start_offset: result.log_start_offset.0,
         parts,
         bytes,
+        records: 0, // set by the caller
     }
 }
 
@@ -621,6 +644,7 @@ mod tests {
                     log_start_offset: 2,
                     parts: vec![Part::Bytes(record_bytes.clone())],
                     bytes: record_bytes.len() as u64,
+                    records: 1,
                 },
                 PartitionData {
                     partition: 1,

@@ -14,6 +14,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
+mod error_codes;
 mod fetch;
 mod find_coordinator;
 mod group_common;
@@ -94,6 +95,16 @@ pub enum RequestError {
 }
 
 impl RequestError {
+    /// The API key of the frame, when it named one the broker knows.
+    fn api_key(&self) -> Option<ApiKey> {
+        match self {
+            RequestError::TooShort(_) | RequestError::UnknownApiKey(_) => None,
+            RequestError::NotServed(key) => Some(*key),
+            RequestError::UnsupportedVersion(preamble)
+            | RequestError::Malformed { preamble, .. } => Some(preamble.api_key),
+        }
+    }
+
     /// Kafka's answer: ApiVersions at a version we lack gets the versions
     /// table in v0 (KIP-511); anything else closes the connection.
     fn reply(self) -> Reply {
@@ -171,9 +182,42 @@ pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
 /// Answers one request frame that came on a listener whose clients are
 /// told `advertised` (Metadata, FindCoordinator, DescribeCluster).
 pub async fn handle_on(shard: &Rc<Shard>, frame: Bytes, advertised: &Endpoint) -> Reply {
+    let arrived = std::time::Instant::now();
     match decode_request(frame) {
-        Ok(request) => dispatch(shard, request, advertised).await,
-        Err(error) => error.reply(),
+        Ok(request) => {
+            let preamble = request.preamble;
+            counted(
+                preamble,
+                arrived,
+                dispatch(shard, request, advertised).await,
+            )
+        }
+        Err(error) => {
+            let api_key = error.api_key().map_or(-1, |key| key as i16);
+            let reply = error.reply();
+            if matches!(reply, Reply::Close(_)) {
+                crate::stats::count_closed(api_key);
+            }
+            reply
+        }
+    }
+}
+
+/// Counts a request and its latency once its answer is ready (stats.rs).
+fn counted(preamble: Preamble, arrived: std::time::Instant, reply: Reply) -> Reply {
+    let api_key = preamble.api_key as i16;
+    match reply {
+        Reply::Later(answer) => Reply::Later(Box::pin(async move {
+            let reply = answer.await;
+            counted(preamble, arrived, reply)
+        })),
+        reply => {
+            if matches!(reply, Reply::Close(_)) {
+                crate::stats::count_closed(api_key);
+            }
+            crate::stats::count_request(api_key, preamble.api_version, arrived.elapsed());
+            reply
+        }
     }
 }
 
@@ -240,7 +284,8 @@ fn kind_name(kind: &RequestKind) -> String {
 /// the client's version (through `legacy.rs` for versions the codec lacks).
 /// A body that cannot be encoded at that version is a bug in its handler:
 /// logged with the API, version and field, and the connection is closed.
-pub fn encode<T: Encodable>(preamble: Preamble, body: &T) -> Reply {
+pub fn encode<T: Encodable + error_codes::ErrorCodes>(preamble: Preamble, body: &T) -> Reply {
+    count_errors(preamble, body);
     let header_version = preamble
         .api_key
         .response_header_version(preamble.api_version);
@@ -252,17 +297,24 @@ pub fn encode<T: Encodable>(preamble: Preamble, body: &T) -> Reply {
 
 /// Encodes `body` at `body_version` under a response header of
 /// `header_version` (ApiVersions answers a version it lacks in v0).
-pub fn encode_with_header_version<T: Encodable>(
+pub fn encode_with_header_version<T: Encodable + error_codes::ErrorCodes>(
     preamble: Preamble,
     body: &T,
     header_version: i16,
     body_version: i16,
 ) -> Reply {
+    count_errors(preamble, body);
     let mut bytes = BytesMut::new();
     match body.encode(&mut bytes, body_version) {
         Ok(()) => frame(preamble, header_version, &bytes),
         Err(error) => encode_failed(preamble, error),
     }
+}
+
+/// Counts the error codes an answer carries (stats.rs).
+fn count_errors(preamble: Preamble, body: &impl error_codes::ErrorCodes) {
+    let api_key = preamble.api_key as i16;
+    body.error_codes(&mut |code| crate::stats::count_error(api_key, code));
 }
 
 /// The body at the client's version.

@@ -187,8 +187,10 @@ async fn produce_one(
         Durability::Written
     };
     let owner = shard.owner_of(&topic, partition);
+    let sent = std::time::Instant::now();
     let answer = shard
         .call(owner, move |owner| async move {
+            crate::stats::produce_started(sent);
             let Some(log) = owner.partition(&topic, partition) else {
                 return PartitionOutcome::failed(
                     ResponseError::UnknownTopicOrPartition,
@@ -209,6 +211,9 @@ async fn produce_one(
                     }
                 };
             let queued = log.append_queued(&records).await;
+            if let Ok(info) = &queued {
+                crate::stats::count_in(&topic, partition, records.len() as u64, info.records);
+            }
             // The log has its own copy now. Dropping ours here leaves the
             // request (on the connection's shard) as the frame's last
             // holder, so its buffer returns to that shard's frame pool

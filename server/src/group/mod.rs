@@ -108,6 +108,19 @@ impl Coordinator {
     }
 }
 
+/// Every committed offset of the groups this shard coordinates, as
+/// (group id, topic, partition, offset): the admin listener's lag gauges.
+pub fn committed_offsets(shard: &Shard) -> Vec<(String, String, i32, i64)> {
+    let groups = shard.coordinator.groups.borrow();
+    let mut committed = Vec::new();
+    for (group_id, group) in groups.iter() {
+        for ((topic, partition), value) in &group.offsets {
+            committed.push((group_id.clone(), topic.clone(), *partition, value.offset));
+        }
+    }
+    committed
+}
+
 /// Runs `job` on the coordinator shard of `group_id`.
 pub async fn on_coordinator<R, F, Fut>(
     shard: &Rc<Shard>,

@@ -800,3 +800,30 @@ def test_message_downconversion_enable_false_refuses_old_fetchers(matrix):
                 assert record_values(partition.records) == [(0, b"new-format-only")]
     finally:
         conn.close()
+
+
+def test_a_gzip_batch_that_lies_about_its_record_count_is_refused(matrix):
+    """Issue 12: a gzip batch claiming 2^31-2 records was stored unchecked;
+    it is walked before it is stored and answered INVALID_RECORD (87), and
+    nothing is appended."""
+    import struct as struct_
+    from kafka.record.util import calc_crc32c
+    conn = Connection(matrix["bootstrap"])
+    try:
+        builder = MemoryRecordsBuilder(2, compression_type=GZIP, batch_size=1 << 20)
+        for i in range(3):
+            builder.append(timestamp=1_700_000_000_000 + i, key=None, value=b"c%d" % i,
+                           headers=[])
+        builder.close()
+        batch = bytearray(builder.buffer())
+        batch[57:61] = struct_.pack(">i", 2**31 - 2)
+        batch[17:21] = struct_.pack(">I", calc_crc32c(bytes(batch[21:])))
+        before = high_watermark(conn, 1)
+        answer = conn.call(ProduceRequest, 9, transactional_id=None, acks=1, timeout_ms=5000,
+                           topic_data=[ProduceRequest.TopicProduceData(name=TOPIC, partition_data=[
+                               ProduceRequest.TopicProduceData.PartitionProduceData(
+                                   index=1, records=bytes(batch))])])
+        assert answer.responses[0].partition_responses[0].error_code == 87
+        assert high_watermark(conn, 1) == before
+    finally:
+        conn.close()

@@ -1,0 +1,258 @@
+//! The doctor's checks of the machine: io_uring, locked memory, cores and
+//! pinning, open files, the clock.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{human_bytes, Finding};
+
+/// Files each segment keeps open: the direct-I/O descriptor the writer
+/// uses and the buffered one sendfile reads.
+pub const FILES_PER_SEGMENT: u64 = 2;
+/// Files a partition holds besides its segments' (measured: a partition
+/// with one written segment holds 5 descriptors; docs/operations.md).
+pub const FILES_PER_PARTITION: u64 = 3;
+/// Descriptors the broker holds besides segments: listeners, io_uring
+/// rings, the offsets log, plus room for client connections.
+pub const FILES_BASE: u64 = 1024;
+/// The open-file limit below which the doctor warns, as Kafka's operations
+/// guide advises for a broker with many partitions.
+pub const FILES_ADVISED: u64 = 100_000;
+
+/// `io_uring_params` as the kernel takes it: 120 bytes, zeroed.
+#[repr(C)]
+struct IoUringParams([u32; 30]);
+
+/// Sets up (and closes) a small ring with io_uring_setup(2).
+pub fn io_uring() -> Finding {
+    let check = "io_uring";
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()
+        .and_then(|text| text.trim().parse::<u8>().ok())
+        .unwrap_or(0);
+    let mut params = IoUringParams([0; 30]);
+    // SAFETY: io_uring_setup reads and writes `params`, a buffer of the
+    // size the kernel expects; the returned descriptor is closed below.
+    let fd = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_io_uring_setup,
+            8u32,
+            &mut params as *mut IoUringParams,
+        )
+    };
+    if fd < 0 {
+        let error = std::io::Error::last_os_error();
+        let fix = match (disabled, error.raw_os_error()) {
+            (1 | 2, _) => "set the sysctl kernel.io_uring_disabled=0 (it is disabled now)".into(),
+            (_, Some(nix::libc::ENOSYS)) => {
+                "the kernel lacks io_uring: run Linux 5.8 or later built with CONFIG_IO_URING"
+                    .into()
+            }
+            (_, Some(nix::libc::EPERM)) => {
+                "io_uring is refused to this process: allow io_uring_setup in the \
+                 container's seccomp profile, or check kernel.io_uring_group"
+                    .into()
+            }
+            _ => format!("io_uring_setup failed with {error}"),
+        };
+        return Finding::fail(check, format!("no ring could be set up: {error}"), fix);
+    }
+    // SAFETY: `fd` is the ring descriptor just returned, closed once.
+    unsafe { nix::libc::close(fd as i32) };
+    let features = params.0[5];
+    Finding::ok(
+        check,
+        format!(
+            "a ring was set up (features {features:#x}, kernel {})",
+            kernel_release()
+        ),
+    )
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|text| text.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// RLIMIT_MEMLOCK (soft) against what `serve` needs for `shards`.
+pub fn memlock(shards: usize) -> Finding {
+    let check = "memlock";
+    let needed = engine::runtime::IO_MEMORY_BYTES as u64 * shards as u64;
+    let (soft, hard) = limit(nix::libc::RLIMIT_MEMLOCK);
+    let found = format!(
+        "soft limit {}, hard {}; {shards} shard(s) need {}",
+        limit_text(soft),
+        limit_text(hard),
+        human_bytes(needed)
+    );
+    if soft >= needed {
+        return Finding::ok(check, found);
+    }
+    let fix = if hard >= needed {
+        format!(
+            "raise the soft limit: ulimit -l {} (the hard limit allows it)",
+            needed.div_ceil(1024)
+        )
+    } else {
+        format!(
+            "raise the limit to at least {}: LimitMEMLOCK=infinity in the systemd unit, \
+             or memlock in /etc/security/limits.conf; or lower num.shards",
+            human_bytes(needed)
+        )
+    };
+    Finding::fail(check, found, fix)
+}
+
+/// (soft, hard) of a resource limit; `u64::MAX` for unlimited.
+pub fn limit(resource: nix::libc::__rlimit_resource_t) -> (u64, u64) {
+    let mut value = nix::libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into `value`.
+    if unsafe { nix::libc::getrlimit(resource, &mut value) } != 0 {
+        return (0, 0);
+    }
+    let unlimited = |raw: nix::libc::rlim_t| {
+        if raw == nix::libc::RLIM_INFINITY {
+            u64::MAX
+        } else {
+            raw
+        }
+    };
+    (unlimited(value.rlim_cur), unlimited(value.rlim_max))
+}
+
+fn limit_text(value: u64) -> String {
+    if value == u64::MAX {
+        "unlimited".into()
+    } else {
+        human_bytes(value)
+    }
+}
+
+fn count_text(value: u64) -> String {
+    if value == u64::MAX {
+        "unlimited".into()
+    } else {
+        value.to_string()
+    }
+}
+
+/// The shards against the cores this process may run on. `serve` pins
+/// shard i to CPU i when there are no more shards than cores.
+pub fn cores(shards: usize) -> Finding {
+    let check = "cores";
+    let allowed = allowed_cpus();
+    let cores = allowed.len().max(1);
+    if shards > cores {
+        return Finding::warn(
+            check,
+            format!("num.shards is {shards} but this process may use {cores} core(s): shards will share cores, unpinned"),
+            format!("set num.shards to {cores} or less (or leave it unset: one shard per core)"),
+        );
+    }
+    let missing: Vec<usize> = (0..shards).filter(|cpu| !allowed.contains(cpu)).collect();
+    if !missing.is_empty() {
+        return Finding::fail(
+            check,
+            format!(
+                "{shards} shard(s) are pinned to CPUs 0..{}, but CPU(s) {missing:?} are outside this process's CPU set {allowed:?}",
+                shards - 1
+            ),
+            "run the broker on CPUs starting at 0 (taskset, systemd CPUAffinity=) or lower num.shards",
+        );
+    }
+    Finding::ok(
+        check,
+        format!("{shards} shard(s) on {cores} core(s), each pinned to its own"),
+    )
+}
+
+/// The CPUs this process may run on (sched_getaffinity).
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    let mut set: nix::libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the size passed is that of `set`.
+    let result = unsafe {
+        nix::libc::sched_getaffinity(0, std::mem::size_of::<nix::libc::cpu_set_t>(), &mut set)
+    };
+    if result != 0 {
+        let count = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        return (0..count).collect();
+    }
+    (0..nix::libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE, the set's size.
+        .filter(|&cpu| unsafe { nix::libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// RLIMIT_NOFILE against the partitions and segments on disk.
+pub fn open_files(partitions: u64, segment_files: u64) -> Finding {
+    let check = "open files";
+    let (soft, hard) = limit(nix::libc::RLIMIT_NOFILE);
+    let needed = FILES_BASE + FILES_PER_PARTITION * partitions + FILES_PER_SEGMENT * segment_files;
+    let found = format!(
+        "soft limit {}, hard {}; {partitions} partition(s) with {segment_files} segment(s) on disk need about {needed}",
+        count_text(soft),
+        count_text(hard)
+    );
+    let fix = format!(
+        "LimitNOFILE={} in the systemd unit (or nofile in /etc/security/limits.conf)",
+        (needed * 2).max(FILES_ADVISED)
+    );
+    if soft < needed {
+        Finding::fail(check, found, fix)
+    } else if soft < FILES_ADVISED {
+        Finding::warn(
+            check,
+            format!("{found}; each new segment or connection takes more"),
+            fix,
+        )
+    } else {
+        Finding::ok(check, found)
+    }
+}
+
+/// The earliest wall-clock time believed: 2020-01-01T00:00:00Z.
+const SANE_EPOCH_SECONDS: u64 = 1_577_836_800;
+/// How long the clock is watched, and how far the wall clock may move
+/// from the monotonic clock meanwhile (NTP slews by at most 500 ppm).
+const CLOCK_WATCH: Duration = Duration::from_millis(200);
+const CLOCK_DRIFT_MAX: Duration = Duration::from_millis(20);
+
+/// The wall clock is after 2020 and moves with the monotonic clock.
+pub fn clock() -> Finding {
+    let check = "clock";
+    let wall_start = SystemTime::now();
+    let monotonic_start = Instant::now();
+    std::thread::sleep(CLOCK_WATCH);
+    let monotonic = monotonic_start.elapsed();
+    let wall_now = SystemTime::now();
+    let since_epoch = wall_now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    if since_epoch.as_secs() < SANE_EPOCH_SECONDS {
+        return Finding::fail(
+            check,
+            format!("the wall clock reads {} s after 1970, before 2020", since_epoch.as_secs()),
+            "set the clock (timedatectl set-ntp true): record timestamps, retention and LogAppendTime use it",
+        );
+    }
+    let wall = wall_now
+        .duration_since(wall_start)
+        .unwrap_or(Duration::ZERO);
+    let drift = wall.abs_diff(monotonic);
+    let found = format!(
+        "CLOCK_REALTIME moved {} ms while CLOCK_MONOTONIC moved {} ms; now {} s after the epoch",
+        wall.as_millis(),
+        monotonic.as_millis(),
+        since_epoch.as_secs()
+    );
+    if drift > CLOCK_DRIFT_MAX {
+        return Finding::warn(
+            check,
+            found,
+            "the wall clock jumped: run one time daemon (chrony or systemd-timesyncd) that slews",
+        );
+    }
+    Finding::ok(check, found)
+}
