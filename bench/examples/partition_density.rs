@@ -19,7 +19,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 fn topic(index: usize) -> String {
@@ -55,7 +55,7 @@ fn main() {
     let started = Instant::now();
     match args[2].as_str() {
         "create" => block_on(create(bootstrap, topics, partitions)),
-        "produce" => block_on(produce(bootstrap, topics, partitions, arg as usize)),
+        "produce" => produce(bootstrap, topics, partitions, arg as usize),
         "verify" => verify(bootstrap, topics, partitions, arg as usize),
         "led" => led(bootstrap, topics, partitions, Duration::from_secs(arg)),
         other => fail(format!("unknown command {other}")),
@@ -114,38 +114,70 @@ async fn create(bootstrap: &str, topics: usize, partitions: i32) {
     }
 }
 
-async fn produce(bootstrap: &str, topics: usize, partitions: i32, bytes: usize) {
-    let producer: FutureProducer = ClientConfig::new()
+/// Delivery reports: (topic, partition, offset or the error).
+struct Deliveries(std::sync::Mutex<Vec<(String, i32, Result<i64, String>)>>);
+
+impl rdkafka::ClientContext for Deliveries {}
+
+impl rdkafka::producer::ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        let report = match result {
+            Ok(message) => (
+                message.topic().to_string(),
+                message.partition(),
+                Ok(message.offset()),
+            ),
+            Err((error, message)) => (
+                message.topic().to_string(),
+                message.partition(),
+                Err(error.to_string()),
+            ),
+        };
+        self.0.lock().unwrap().push(report);
+    }
+}
+
+fn produce(bootstrap: &str, topics: usize, partitions: i32, bytes: usize) {
+    let producer: BaseProducer<Deliveries> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "60000")
         .set("queue.buffering.max.messages", "1000000")
-        .create()
+        .create_with_context(Deliveries(Default::default()))
         .expect("producer");
-    let mut pending = Vec::new();
     for index in 0..topics {
         let name = topic(index);
         for partition in 0..partitions {
             let payload = value(&name, partition, bytes);
-            let record = FutureRecord::<(), [u8]>::to(&name)
+            let record = BaseRecord::<(), [u8]>::to(&name)
                 .partition(partition)
                 .payload(&payload);
-            match producer.send_result(record) {
-                Ok(delivery) => pending.push((name.clone(), partition, delivery)),
-                Err((error, _)) => fail(format!("queueing for {name}-{partition}: {error}")),
+            if let Err((error, _)) = producer.send(record) {
+                fail(format!("queueing for {name}-{partition}: {error}"));
             }
+            producer.poll(Duration::ZERO);
         }
     }
-    for (name, partition, delivery) in pending {
-        match delivery.await {
-            Ok(Ok(delivered)) if delivered.offset == 0 => {}
-            Ok(Ok(delivered)) => fail(format!(
-                "{name}-{partition}: stored at offset {}, expected 0 (produced twice?)",
-                delivered.offset
+    if let Err(error) = producer.flush(Duration::from_secs(120)) {
+        fail(format!("flushing: {error}"));
+    }
+    let reports = std::mem::take(&mut *producer.context().0.lock().unwrap());
+    if reports.len() != topics * partitions as usize {
+        fail(format!(
+            "{} delivery reports for {} records",
+            reports.len(),
+            topics * partitions as usize
+        ));
+    }
+    for (name, partition, result) in reports {
+        match result {
+            Ok(0) => {}
+            Ok(offset) => fail(format!(
+                "{name}-{partition}: stored at offset {offset}, expected 0 (produced twice?)"
             )),
-            Ok(Err((error, _))) => fail(format!("{name}-{partition}: {error}")),
-            Err(_) => fail(format!("{name}-{partition}: delivery dropped")),
+            Err(error) => fail(format!("{name}-{partition}: {error}")),
         }
     }
 }

@@ -61,3 +61,7 @@ pub const TAIL_CACHE_SHARD_BYTES_MAX: u64 = 512 * 1024 * 1024;
 /// measured (bench/partition-density.sh: 10,000 partitions of one 1 KB
 /// record each).
 pub const PARTITION_IDLE_BYTES: u64 = 64 * 1024;
+
+/// Partitions a shard opens (recovers) at once at start and on a topic
+/// change: enough to keep its blocking pool and the disk busy.
+pub const PARTITIONS_OPENING_MAX: usize = 32;

@@ -32,6 +32,8 @@ pub struct Broker {
     overrides: Vec<String>,
     /// Where the broker's log goes (appended across restarts), if captured.
     pub log: Option<PathBuf>,
+    /// RLIMIT_NOFILE (soft and hard) the broker runs under, if set.
+    open_files_limit: Option<u64>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -67,6 +69,7 @@ impl Broker {
             shards,
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
             log: None,
+            open_files_limit: None,
             _dir: Some(dir),
         };
         broker.second_port = other_free_port(broker.port);
@@ -85,6 +88,7 @@ impl Broker {
             shards,
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
             log: Some(dir.path().join("broker.log")),
+            open_files_limit: None,
             _dir: Some(dir),
         };
         broker.second_port = other_free_port(broker.port);
@@ -104,6 +108,27 @@ impl Broker {
             shards,
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
             log: Some(dir.path().join("broker.log")),
+            open_files_limit: None,
+            _dir: Some(dir),
+        };
+        broker.second_port = other_free_port(broker.port);
+        broker.spawn();
+        broker
+    }
+
+    /// Starts a logged broker that may open at most `limit` files (soft and
+    /// hard RLIMIT_NOFILE: it cannot raise them).
+    pub fn start_with_open_files_limit(shards: usize, overrides: &[&str], limit: u64) -> Broker {
+        let dir = tempfile::tempdir().unwrap();
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            second_port: 0,
+            data: dir.path().join("data"),
+            shards,
+            overrides: overrides.iter().map(|item| item.to_string()).collect(),
+            log: Some(dir.path().join("broker.log")),
+            open_files_limit: Some(limit),
             _dir: Some(dir),
         };
         broker.second_port = other_free_port(broker.port);
@@ -148,6 +173,23 @@ impl Broker {
                 Stdio::inherit(),
             ),
         };
+        if let Some(limit) = self.open_files_limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; the closure touches
+            // nothing else between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = nix::libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
+                    match nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) {
+                        0 => Ok(()),
+                        _ => Err(std::io::Error::last_os_error()),
+                    }
+                });
+            }
+        }
         let child = command
             .env("RUST_LOG", level)
             .stdout(Stdio::null())
