@@ -92,6 +92,7 @@ for run in $(seq 1 "$RUNS"); do
   create16 busy
   echo "  beside $total idle partitions: active-16 $(active busy)"
   echo "  rss $(rss_mib) MiB, $(fds) descriptors"
+  grep "WARN\|ERROR" "$DATA.log" | head -5 >&2 || true
   if grep -qE 'partition offline|Too many open files' "$DATA.log"; then
     echo "  the broker's log reports trouble:" >&2; grep -E 'partition offline|Too many open files' "$DATA.log" | head -5 >&2
     exit 1

@@ -114,8 +114,11 @@ async fn create(bootstrap: &str, topics: usize, partitions: i32) {
     }
 }
 
-/// Delivery reports: (topic, partition, offset or the error).
-struct Deliveries(std::sync::Mutex<Vec<(String, i32, Result<i64, String>)>>);
+/// One delivery report: topic, partition, and the offset or the error.
+type Report = (String, i32, Result<i64, String>);
+
+/// The producer's delivery reports.
+struct Deliveries(std::sync::Mutex<Vec<Report>>);
 
 impl rdkafka::ClientContext for Deliveries {}
 

@@ -32,12 +32,15 @@ pub(crate) trait Shrinkable {
 /// Bytes of tail cache a shard keeps when nobody sets a budget.
 pub const TAIL_CACHE_SHARD_BYTES_DEFAULT: u64 = 512 * 1024 * 1024;
 
+/// What one log holds, and how to shrink it.
+type Held = (u64, Weak<dyn Shrinkable>);
+
 pub(crate) struct CacheBudget {
     bytes_max: Cell<u64>,
     held: Cell<u64>,
     /// Per log (by id): the bytes it holds and how to shrink it, least
     /// recently written first.
-    logs: RefCell<lru::LruCache<u64, (u64, Weak<dyn Shrinkable>)>>,
+    logs: RefCell<lru::LruCache<u64, Held>>,
     next_id: Cell<u64>,
     shrunk: Cell<u64>,
 }

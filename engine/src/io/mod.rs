@@ -50,8 +50,8 @@ use std::time::Duration;
 
 pub use buffer::{alloc, AlignedBuf, SharedBuf};
 pub use dma::settle_iopoll_probe;
-pub(crate) use open_files::{Evictable, OpenFiles};
-pub use task::{spawn_detached, Signal};
+pub(crate) use open_files::{Evictable, HeldFile, OpenFiles};
+pub use task::{pause, spawn_detached, Signal};
 
 use crate::cache_budget::CacheBudget;
 use crate::error::IoError;

@@ -27,7 +27,8 @@
 //! nothing here is `Send`.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Weak;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
 
 /// Something the budget can close: a segment's slot.
 pub(crate) trait Evictable {
@@ -35,11 +36,27 @@ pub(crate) trait Evictable {
     fn evict(&self);
 }
 
+/// How long an opener waits for an open file to be let go when every one
+/// is in use, before it opens one over the budget.
+const HOLD_WAIT_MAX: Duration = Duration::from_secs(1);
+
+/// One open segment file counted in the budget; dropped with the file.
+pub(crate) struct HeldFile(Rc<OpenFiles>);
+
+impl Drop for HeldFile {
+    fn drop(&mut self) {
+        self.0.held.set(self.0.held.get() - 1);
+    }
+}
+
 /// Slots kept open when nobody sets a budget (tests, tools, benches).
 pub const OPEN_SEGMENTS_DEFAULT: usize = 4096;
 
 pub(crate) struct OpenFiles {
     open_max: Cell<usize>,
+    /// Segment files open now, idle in a slot or held by a write, scan or
+    /// fetch in flight (each has a [`HeldFile`]).
+    held: Cell<usize>,
     lru: RefCell<lru::LruCache<u64, Weak<dyn Evictable>>>,
     next_id: Cell<u64>,
     evictions: Cell<u64>,
@@ -49,6 +66,7 @@ impl OpenFiles {
     pub(crate) fn new(open_max: usize) -> OpenFiles {
         OpenFiles {
             open_max: Cell::new(open_max.max(1)),
+            held: Cell::new(0),
             lru: RefCell::new(lru::LruCache::unbounded()),
             next_id: Cell::new(0),
             evictions: Cell::new(0),
@@ -68,6 +86,28 @@ impl OpenFiles {
     /// Slots open now.
     pub(crate) fn open_count(&self) -> usize {
         self.lru.borrow().len()
+    }
+
+    /// Waits for room for one more open segment file and counts it: idle
+    /// slots close first, least recently used first; when every open file
+    /// is in use (a burst of appends to many partitions), it waits for one
+    /// to be let go, up to `HOLD_WAIT_MAX` (then goes over the budget
+    /// rather than stall: a task that holds one file while it opens
+    /// another must not wait for itself).
+    pub(crate) async fn hold(self: &Rc<Self>) -> HeldFile {
+        let waited_since = std::time::Instant::now();
+        while self.held.get() >= self.open_max.get() {
+            if !self.lru.borrow().is_empty() {
+                self.close_oldest(1);
+                continue;
+            }
+            if waited_since.elapsed() >= HOLD_WAIT_MAX {
+                break;
+            }
+            crate::io::pause(Duration::from_millis(1)).await;
+        }
+        self.held.set(self.held.get() + 1);
+        HeldFile(self.clone())
     }
 
     /// Slots closed to make room so far.
@@ -143,7 +183,6 @@ impl Default for OpenFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::rc::Rc;
 
     struct Slot(Cell<bool>);
 

@@ -16,6 +16,12 @@ where
     glommio::executor().spawn_blocking(function).await
 }
 
+/// Waits `duration` on the shard's timer, letting its other tasks (and
+/// the ring's pending closes) run meanwhile.
+pub async fn pause(duration: Duration) {
+    glommio::timer::sleep(duration).await;
+}
+
 /// Spawns a task on the current shard and lets it run on its own.
 pub fn spawn_detached(future: impl Future<Output = ()> + 'static) {
     glommio::spawn_local(future).detach();

@@ -5,10 +5,11 @@ use std::cell::RefCell;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::tail::Tail;
 use crate::error::IoError;
-use crate::io::{DirectFile, Evictable, PlainFile, Storage};
+use crate::io::{DirectFile, Evictable, HeldFile, PlainFile, Storage};
 use crate::offset::{FilePosition, Offset, TimestampMs};
 use crate::segment::{OffsetIndex, TimeIndex};
 
@@ -29,14 +30,22 @@ pub struct SegmentFile {
     pub(crate) direct: DirectFile,
     plain: PlainFile,
     path: PathBuf,
+    /// Its place in the shard's budget of open files, given back with it.
+    _held: HeldFile,
 }
 
 impl SegmentFile {
-    pub(crate) fn new(direct: DirectFile, plain: PlainFile, path: PathBuf) -> SegmentFile {
+    pub(crate) fn new(
+        direct: DirectFile,
+        plain: PlainFile,
+        path: PathBuf,
+        held: HeldFile,
+    ) -> SegmentFile {
         SegmentFile {
             direct,
             plain,
             path,
+            _held: held,
         }
     }
 
@@ -59,6 +68,40 @@ impl AsRawFd for SegmentFile {
     /// The plain (page-cache) descriptor, for sendfile.
     fn as_raw_fd(&self) -> RawFd {
         self.plain.raw_fd()
+    }
+}
+
+/// Times a segment's files are tried again after the process ran out of
+/// descriptors (each after closing more slots and a pause of 1, 2, ... ms)
+/// before the caller gets the error.
+const DESCRIPTOR_LIMIT_RETRIES: u64 = 6;
+
+/// Runs `open` (which opens a segment's files) after making room in the
+/// shard's budget of open files. Out of descriptors anyway (sockets took
+/// the rest, or closed files not yet closed by the ring), it closes more
+/// slots, gives the ring a turn to carry out the closes (a dropped direct
+/// file is closed asynchronously) and tries again, a few times.
+pub(crate) async fn open_with_room<T, F, Opening>(
+    storage: &Storage,
+    mut open: F,
+) -> Result<(T, HeldFile), IoError>
+where
+    F: FnMut() -> Opening,
+    Opening: std::future::Future<Output = Result<T, IoError>>,
+{
+    let files = storage.open_files();
+    files.make_room();
+    let held = files.hold().await;
+    let mut attempt = 0;
+    loop {
+        match open().await {
+            Err(error) if error.is_descriptor_limit() && attempt < DESCRIPTOR_LIMIT_RETRIES => {
+                attempt += 1;
+                files.shed();
+                crate::io::pause(Duration::from_millis(attempt)).await;
+            }
+            opened => return opened.map(|opened| (opened, held)),
+        }
     }
 }
 
@@ -101,14 +144,8 @@ impl FileSlot {
             return Ok(file);
         }
         let files = self.storage.open_files().clone();
-        files.make_room();
-        let file = match self.open_files().await {
-            Err(error) if error.is_descriptor_limit() => {
-                files.shed();
-                self.open_files().await?
-            }
-            opened => opened?,
-        };
+        let ((direct, plain), held) = open_with_room(&self.storage, || self.open_files()).await?;
+        let file = SegmentFile::new(direct, plain, self.path.clone(), held);
         // Another task may have opened the slot while this one waited.
         if let Some(file) = self.open.borrow().clone() {
             files.touch(self.id);
@@ -119,10 +156,10 @@ impl FileSlot {
         Ok(file)
     }
 
-    async fn open_files(&self) -> Result<SegmentFile, IoError> {
+    async fn open_files(&self) -> Result<(DirectFile, PlainFile), IoError> {
         let direct = self.storage.open_direct(&self.path, false).await?;
         let plain = self.storage.open_plain(&self.path, &direct).await?;
-        Ok(SegmentFile::new(direct, plain, self.path.clone()))
+        Ok((direct, plain))
     }
 
     fn admit(self: &Rc<Self>, file: Rc<SegmentFile>) {

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 
-use super::segment_state::{FileSlot, Phase, Round, Segment, SegmentFile};
+use super::segment_state::{open_with_room, FileSlot, Phase, Round, Segment, SegmentFile};
 use super::tail::WriteOp;
 use super::{Shared, LOG_START_OFFSET_FILE, PRODUCER_STATE_FILE, RECOVERY_POINT_FILE};
 use crate::error::IoError;
@@ -105,9 +105,16 @@ impl From<Failure> for crate::error::Error {
 }
 
 impl From<IoError> for Failure {
-    /// fdatasync, truncate and the like: every error takes the log offline.
+    /// fdatasync, truncate and the like: every error takes the log offline,
+    /// but for running out of descriptors (opening a directory to sync it,
+    /// a checkpoint's temporary file): nothing written is in doubt, so it
+    /// is backpressure, retried like a full disk.
     fn from(error: IoError) -> Failure {
-        Failure::Offline(error)
+        if error.is_descriptor_limit() {
+            Failure::DiskFull(error)
+        } else {
+            Failure::Offline(error)
+        }
     }
 }
 
@@ -654,21 +661,19 @@ async fn write_round(file: &DirectFile, ops: Vec<WriteOp>) -> Result<(), IoError
 async fn create(shared: &Shared, base_offset: Offset) -> Result<(), Failure> {
     let path = segment::file_path(&shared.dir, base_offset, "log");
     let storage = &shared.storage;
-    shared.storage.open_files().make_room();
-    let direct = storage
-        .open_direct(&path, true)
-        .await
-        .map_err(Failure::of_write)?;
-    let plain = storage
-        .open_plain(&path, &direct)
-        .await
-        .map_err(Failure::of_write)?;
+    let ((direct, plain), held) = open_with_room(storage, || async {
+        let direct = storage.open_direct(&path, true).await?;
+        let plain = storage.open_plain(&path, &direct).await?;
+        Ok((direct, plain))
+    })
+    .await
+    .map_err(Failure::of_write)?;
     storage.sync_dir(&shared.dir).await?;
     let mut state = shared.state.borrow_mut();
     if let Some(segment) = state.segment_mut(base_offset) {
         segment.file = Some(FileSlot::opened(
             storage,
-            SegmentFile::new(direct, plain, path),
+            SegmentFile::new(direct, plain, path, held),
         ));
     }
     Ok(())
