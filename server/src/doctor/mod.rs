@@ -82,14 +82,13 @@ pub fn checks(config: &BrokerConfig) -> Vec<Finding> {
         system::cores(config.num_shards()),
     ];
     let dirs = config.log_dirs();
-    let (mut partitions, mut segments) = (0, 0);
+    let mut segments = 0;
     for dir in &dirs {
         findings.extend(filesystem::check_log_dir(dir, config.segment_bytes()));
-        let (in_dir, segments_in_dir) = filesystem::partitions_and_segments(dir);
-        partitions += in_dir;
+        let (_, segments_in_dir) = filesystem::partitions_and_segments(dir);
         segments += segments_in_dir;
     }
-    findings.push(system::open_files(partitions, segments));
+    findings.push(system::open_files(config.num_shards(), segments));
     findings.push(system::clock());
     findings
 }

@@ -5,15 +5,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{human_bytes, Finding};
 
-/// Files each segment keeps open: the direct-I/O descriptor the writer
-/// uses and the buffered one sendfile reads.
-pub const FILES_PER_SEGMENT: u64 = 2;
-/// Files a partition holds besides its segments' (measured: a partition
-/// with one written segment holds 5 descriptors; docs/operations.md).
-pub const FILES_PER_PARTITION: u64 = 3;
-/// Descriptors the broker holds besides segments: listeners, io_uring
-/// rings, the offsets log, plus room for client connections.
-pub const FILES_BASE: u64 = 1024;
+/// The open-file limit below which the doctor fails: the broker would keep
+/// only a handful of segment files open per shard, and sockets and rings
+/// would crowd them out.
+pub const FILES_MIN: u64 = 1024;
 /// The open-file limit below which the doctor warns, as Kafka's operations
 /// guide advises for a broker with many partitions.
 pub const FILES_ADVISED: u64 = 100_000;
@@ -187,23 +182,34 @@ fn allowed_cpus() -> Vec<usize> {
         .collect()
 }
 
-/// RLIMIT_NOFILE against the partitions and segments on disk.
-pub fn open_files(partitions: u64, segment_files: u64) -> Finding {
+/// RLIMIT_NOFILE against the segments on disk. The broker raises its soft
+/// limit to the hard one at start and keeps at most a budget of segment
+/// files open (`capacity.rs`), closing the least recently used: a limit
+/// below the segments on disk costs reopening, not partitions.
+pub fn open_files(shards: usize, segment_files: u64) -> Finding {
     let check = "open files";
     let (soft, hard) = limit(nix::libc::RLIMIT_NOFILE);
-    let needed = FILES_BASE + FILES_PER_PARTITION * partitions + FILES_PER_SEGMENT * segment_files;
+    let capacity = crate::capacity::Capacity::from_limits(hard, 1 << 30, shards);
+    let budget = capacity.open_segments_per_shard as u64 * shards.max(1) as u64;
     let found = format!(
-        "soft limit {}, hard {}; {partitions} partition(s) with {segment_files} segment(s) on disk need about {needed}",
+        "soft limit {}, hard {} (the broker raises the soft one to it): {budget} segment \
+         file(s) stay open, {segment_files} on disk",
         count_text(soft),
         count_text(hard)
     );
     let fix = format!(
         "LimitNOFILE={} in the systemd unit (or nofile in /etc/security/limits.conf)",
-        (needed * 2).max(FILES_ADVISED)
+        (segment_files * crate::limits::DESCRIPTORS_PER_SEGMENT_FILE * 2).max(FILES_ADVISED)
     );
-    if soft < needed {
-        Finding::fail(check, found, fix)
-    } else if soft < FILES_ADVISED {
+    if hard < FILES_MIN {
+        Finding::fail(check, format!("{found}; below {FILES_MIN}"), fix)
+    } else if budget < segment_files {
+        Finding::warn(
+            check,
+            format!("{found}: segments are closed and opened again as they are read"),
+            fix,
+        )
+    } else if hard < FILES_ADVISED {
         Finding::warn(
             check,
             format!("{found}; each new segment or connection takes more"),
