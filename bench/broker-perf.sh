@@ -33,19 +33,12 @@
 # Prints each phase of each run, then the median of every figure over the runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/limits.sh
 RUNS=${RUNS:-3}; N=${N:-2000000}; SIZE=${SIZE:-1024}; PARTITIONS=${PARTITIONS:-16}; SHARDS=${SHARDS:-2}
 DATA=${PERF_DIR:-/work/ringlog-perf}; PORT=${PORT:-19192}
-BUILD=target/rdkafka-perf
 HZ=$(getconf CLK_TCK)
 
-perf_tool=$BUILD/examples/rdkafka_performance
-if [ ! -x "$perf_tool" ]; then
-  src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/rdkafka-sys-*/librdkafka | sort | tail -1)
-  command -v cmake >/dev/null || { echo "cmake is missing (scripts/setup.sh installs it)" >&2; exit 1; }
-  cmake -S "$src" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRDKAFKA_BUILD_EXAMPLES=ON \
-    -DRDKAFKA_BUILD_TESTS=OFF -DWITH_SSL=OFF -DWITH_SASL=OFF -DWITH_CURL=OFF >/dev/null
-  make -C "$BUILD" -j"$(nproc)" rdkafka_performance >/dev/null
-fi
+perf_tool=$(bench/rdkafka-perf-tool.sh)
 for tool in fio iperf3 python3; do
   command -v $tool >/dev/null || { echo "$tool is missing: apt-get install -y $tool" >&2; exit 1; }
 done
@@ -82,11 +75,7 @@ limits() {
   lat=$(fio --name=limit --filename="$DATA.fio" --direct=1 --ioengine=io_uring --rw=write --bs=64k \
     --size=2G --iodepth=4 --rate=50m --runtime=10 --time_based --output-format=json)
   rm -f "$DATA.fio"
-  iperf3 -s -1 -p $((PORT + 1)) >/dev/null 2>&1 &
-  sleep 0.5
-  gbps=$(iperf3 -c 127.0.0.1 -p $((PORT + 1)) -Z -t 5 -J |
-    python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6))')
-  wait
+  gbps=$(loopback_mbps $((PORT + 1)))
   record limit-disk "$mbps" MB/s
   record limit-disk-read "$read_mbps" MB/s
   record limit-loopback "$gbps" MB/s

@@ -28,6 +28,7 @@
 #        BROKER_ENV extra environment for the broker (e.g. "RINGLOG_X=1")
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/limits.sh
 RUNS=${RUNS:-3}; N=${N:-1000000}; SIZE=${SIZE:-1000}; PARTITIONS=${PARTITIONS:-16}; SHARDS=${SHARDS:-2}
 PHASES=${PHASES:-produce consume latency}
 DATA=${PERF_DIR:-/work/ringlog-cpu-perf}; PORT=${PORT:-39392}
@@ -65,11 +66,7 @@ limits() {
   rm -f "$DATA.fio"
   small=$(fio_mbps --bs=16k --size=768M --iodepth=4 --end_fsync=1)
   rm -f "$DATA.fio"
-  iperf3 -s -1 -p $((PORT + 1)) >/dev/null 2>&1 &
-  sleep 0.5
-  gbps=$(iperf3 -c 127.0.0.1 -p $((PORT + 1)) -Z -t 5 -J |
-    python3 -c 'import json,sys; print("%.0f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6))')
-  wait
+  gbps=$(loopback_mbps $((PORT + 1)))
   record limit-disk "$mbps" MB/s "$load"
   record limit-disk-16k "$small" MB/s "$load"
   record limit-loopback "$gbps" MB/s "$load"

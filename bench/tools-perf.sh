@@ -26,6 +26,7 @@
 #        NOTE     a sentence for the doc about the machine during the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/limits.sh
 RUNS=${RUNS:-3}; N=${N:-4000000}; SIZE=${SIZE:-1000}; PARTITIONS=${PARTITIONS:-3}
 DATA=${PERF_DIR:-/work/ringlog-tools-perf}; PORT=${PORT:-19492}
 HZ=$(getconf CLK_TCK)
@@ -60,11 +61,7 @@ limits() {
     --size=2G --iodepth=8 --end_fsync=1 --output-format=json |
     python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["jobs"][0]["write"]["bw_bytes"] / 2**20))')
   rm -f "$DATA.fio"
-  iperf3 -s -1 -p $((PORT + 1)) >/dev/null 2>&1 &
-  sleep 0.5
-  loopback=$(iperf3 -c 127.0.0.1 -p $((PORT + 1)) -Z -t 5 -J |
-    python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8 / 2**20))')
-  wait
+  loopback=$(loopback_mbps $((PORT + 1)) 1048576 %.1f)
   record limit-disk "$disk"
   record limit-loopback "$loopback"
   echo "limits: disk write $disk MB/s (fio O_DIRECT 1 MiB), loopback $loopback MB/s (iperf3 -Z)"
