@@ -60,75 +60,45 @@ impl Broker {
     }
 
     pub fn start_with(shards: usize, overrides: &[&str]) -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        let mut broker = Broker {
-            child: None,
-            port: free_port(),
-            second_port: 0,
-            data: dir.path().join("data"),
-            shards,
-            overrides: overrides.iter().map(|item| item.to_string()).collect(),
-            log: None,
-            open_files_limit: None,
-            _dir: Some(dir),
-        };
-        broker.second_port = other_free_port(broker.port);
-        broker.spawn();
-        broker
+        Broker::launch(shards, overrides, None, false, None)
     }
 
     /// Starts a broker whose log (at info level) is kept in a file.
     pub fn start_logged(shards: usize, overrides: &[&str]) -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        let mut broker = Broker {
-            child: None,
-            port: free_port(),
-            second_port: 0,
-            data: dir.path().join("data"),
-            shards,
-            overrides: overrides.iter().map(|item| item.to_string()).collect(),
-            log: Some(dir.path().join("broker.log")),
-            open_files_limit: None,
-            _dir: Some(dir),
-        };
-        broker.second_port = other_free_port(broker.port);
-        broker.spawn();
-        broker
+        Broker::launch(shards, overrides, None, true, None)
     }
 
     /// Starts a logged broker whose `log.dirs` is `data` (a directory the
     /// test owns, such as a small loop-mounted filesystem).
     pub fn start_logged_in(data: PathBuf, shards: usize, overrides: &[&str]) -> Broker {
-        let dir = tempfile::tempdir().unwrap();
-        let mut broker = Broker {
-            child: None,
-            port: free_port(),
-            second_port: 0,
-            data,
-            shards,
-            overrides: overrides.iter().map(|item| item.to_string()).collect(),
-            log: Some(dir.path().join("broker.log")),
-            open_files_limit: None,
-            _dir: Some(dir),
-        };
-        broker.second_port = other_free_port(broker.port);
-        broker.spawn();
-        broker
+        Broker::launch(shards, overrides, Some(data), true, None)
     }
 
     /// Starts a logged broker that may open at most `limit` files (soft and
     /// hard RLIMIT_NOFILE: it cannot raise them).
     pub fn start_with_open_files_limit(shards: usize, overrides: &[&str], limit: u64) -> Broker {
+        Broker::launch(shards, overrides, None, true, Some(limit))
+    }
+
+    /// Starts a broker: its data in `data`, or in a directory of its own;
+    /// its log in a file when `logged`.
+    fn launch(
+        shards: usize,
+        overrides: &[&str],
+        data: Option<PathBuf>,
+        logged: bool,
+        open_files_limit: Option<u64>,
+    ) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let mut broker = Broker {
             child: None,
             port: free_port(),
             second_port: 0,
-            data: dir.path().join("data"),
+            data: data.unwrap_or_else(|| dir.path().join("data")),
             shards,
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
-            log: Some(dir.path().join("broker.log")),
-            open_files_limit: Some(limit),
+            log: logged.then(|| dir.path().join("broker.log")),
+            open_files_limit,
             _dir: Some(dir),
         };
         broker.second_port = other_free_port(broker.port);
