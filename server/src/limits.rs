@@ -23,6 +23,12 @@ pub const FRAME_POOL_BUFFER_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// (nice values: the shards' plus this).
 pub const SENDFILE_NICE: i32 = 10;
 
+/// How long one sendfile job waits in its thread, in all, for a full
+/// socket to take more before it hands the range back to the shard
+/// (`sendfile_pool::send_some`): long enough for a reading client to
+/// drain it, short enough that stalled clients cannot keep the threads.
+pub const SENDFILE_SOCKET_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Threads per shard that send segment files (`sendfile_pool`).
 pub const SENDFILE_THREADS: usize = 4;
 

@@ -44,7 +44,8 @@ use std::sync::Arc;
 use futures_channel::oneshot;
 
 use crate::limits::{
-    READ_AHEAD_WINDOW_BYTES, SENDFILE_JOB_BYTES_MAX, SENDFILE_NICE, SENDFILE_THREADS,
+    READ_AHEAD_WINDOW_BYTES, SENDFILE_JOB_BYTES_MAX, SENDFILE_NICE, SENDFILE_SOCKET_WAIT,
+    SENDFILE_THREADS,
 };
 
 /// What one job did.
@@ -174,11 +175,23 @@ fn send_some(
     let end = end.min(position + SENDFILE_JOB_BYTES_MAX);
     read_ahead(file, position, end);
     let mut offset = position;
+    let mut waited = std::time::Duration::ZERO;
     while offset < end {
         let window_end = end.min(offset + READ_AHEAD_WINDOW_BYTES);
         read_ahead(file, window_end, end);
         match send_window(socket.as_fd(), file, &mut offset, window_end)? {
             Window::Sent => {}
+            // A reading client drains a full socket within a moment: wait
+            // here a little, up to SENDFILE_SOCKET_WAIT per job, rather
+            // than hand the range back to the shard for every socket-full
+            // (a round trip and a one-byte write each, 10-20% of a warm
+            // catch-up's broker CPU). A client that does not read costs
+            // the thread that wait once, then waits on the shard's ring.
+            Window::SocketFull if waited < SENDFILE_SOCKET_WAIT => {
+                let started = std::time::Instant::now();
+                wait_writable(socket.as_fd(), SENDFILE_SOCKET_WAIT - waited);
+                waited += started.elapsed();
+            }
             Window::SocketFull => {
                 let next_byte = byte_at(file, offset)?;
                 return Ok(Progress {
@@ -239,6 +252,17 @@ fn send_window(
         }
     }
     Ok(Window::Sent)
+}
+
+/// Waits until `socket` can take more, or `timeout` passes (either way the
+/// caller tries again and sees which).
+fn wait_writable(socket: BorrowedFd<'_>, timeout: std::time::Duration) {
+    let mut poll = [nix::poll::PollFd::new(
+        socket,
+        nix::poll::PollFlags::POLLOUT,
+    )];
+    let millis = u16::try_from(timeout.as_millis().max(1)).unwrap_or(u16::MAX);
+    let _ = nix::poll::poll(&mut poll, nix::poll::PollTimeout::from(millis));
 }
 
 /// The byte of `file` at `offset`.
