@@ -74,10 +74,18 @@ pub async fn serve(
     advertised: Rc<Endpoint>,
 ) {
     let _guard = OpenGuard(shard.clone(), shard.connection_opened(stream.as_raw_fd()));
-    let peer = stream
-        .peer_addr()
+    let peer_address = stream.peer_addr().ok();
+    let peer = peer_address
         .map(|address| address.to_string())
         .unwrap_or_default();
+    // Kafka shows a member's host as "/" and its IP.
+    let origin = api::Origin {
+        advertised: (*advertised).clone(),
+        client_host: peer_address.map_or_else(
+            || api::CLIENT_HOST_UNKNOWN.to_string(),
+            |address| format!("/{}", address.ip()),
+        ),
+    };
     let send_timeout = shard.config.socket_send_timeout();
     if let Err(error) = prepare(&stream, send_timeout) {
         tracing::warn!(%peer, "cannot set up the connection's socket: {error}");
@@ -112,7 +120,7 @@ pub async fn serve(
             Ok(None) => continue,
             Err(ended) => break Err(ended),
         };
-        if let Err(ended) = answer(&shard, &mut socket, &mut in_flight, frame, &advertised).await {
+        if let Err(ended) = answer(&shard, &mut socket, &mut in_flight, frame, &origin).await {
             break Err(ended);
         }
     };
@@ -181,13 +189,13 @@ async fn answer(
     socket: &mut Socket,
     in_flight: &mut InFlight,
     frame: Frame,
-    advertised: &Endpoint,
+    origin: &api::Origin,
 ) -> Result<(), Ended> {
     let request = RequestSummary::of(&frame.bytes);
     // The frame's share of the request budget is held until the request
     // is answered.
     let permit = frame.permit;
-    match api::handle_on(shard, frame.bytes, advertised).await {
+    match api::handle_on(shard, frame.bytes, origin).await {
         Reply::Later(answer) => {
             in_flight.push_back(Pending {
                 request,

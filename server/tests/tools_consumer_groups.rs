@@ -182,6 +182,8 @@ fn a_groups_offsets_members_state_resets_and_deletion() {
     );
     assert!(member_id.starts_with("console-consumer-"), "{member_id}");
     let host = row[2].to_string();
+    // The member's address as Kafka shows it: "/" and the client's IP.
+    assert_eq!(host, "/127.0.0.1");
     // Columns start where the header's do.
     assert_eq!(lines[1].find("CONSUMER-ID"), lines[2].find(&member_id));
     let verbose = ringlog(&[

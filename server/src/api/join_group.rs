@@ -11,7 +11,7 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::ResponseError;
 
-use super::group_common::{str_bytes, CLIENT_HOST_UNKNOWN};
+use super::group_common::str_bytes;
 use super::reply::Reply;
 use super::{encode, Preamble};
 use crate::error_code;
@@ -26,6 +26,7 @@ pub async fn handle(
     preamble: Preamble,
     request: JoinGroupRequest,
     client_id: String,
+    client_host: &str,
 ) -> Reply {
     let version = preamble.api_version;
     let group_id = request.group_id.to_string();
@@ -41,7 +42,7 @@ pub async fn handle(
                     .filter(|_| version >= 5)
                     .map(|instance| instance.to_string()),
                 client_id,
-                client_host: CLIENT_HOST_UNKNOWN.to_string(),
+                client_host: client_host.to_string(),
                 session_timeout_ms: request.session_timeout_ms,
                 // v0 has no rebalance timeout: the session timeout stands in.
                 rebalance_timeout_ms: if version >= 1 {

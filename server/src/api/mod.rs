@@ -18,6 +18,7 @@ mod error_codes;
 mod fetch;
 mod find_coordinator;
 mod group_common;
+pub use group_common::CLIENT_HOST_UNKNOWN;
 mod heartbeat;
 mod incremental_alter_configs;
 mod init_producer_id;
@@ -163,8 +164,19 @@ pub fn decode_request(frame: Bytes) -> Result<Request, RequestError> {
     })
 }
 
-/// Answers one request frame as if it came on the first listener (for
-/// callers with no connection: fuzz targets, benchmarks).
+/// Where a request came from, as the handlers need it.
+pub struct Origin {
+    /// What the listener's clients are told to connect to (Metadata,
+    /// FindCoordinator, DescribeCluster).
+    pub advertised: Endpoint,
+    /// The client's address as Kafka shows it, `/` and the IP (JoinGroup's
+    /// member host, which DescribeGroups and consumer-groups print).
+    pub client_host: String,
+}
+
+/// Answers one request frame as if it came on the first listener from an
+/// unknown address (for callers with no connection: fuzz targets,
+/// benchmarks).
 pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
     let advertised = shard
         .config
@@ -176,21 +188,20 @@ pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
             host: "127.0.0.1".into(),
             port: 9092,
         });
-    handle_on(shard, frame, &advertised).await
+    let origin = Origin {
+        advertised,
+        client_host: group_common::CLIENT_HOST_UNKNOWN.to_string(),
+    };
+    handle_on(shard, frame, &origin).await
 }
 
-/// Answers one request frame that came on a listener whose clients are
-/// told `advertised` (Metadata, FindCoordinator, DescribeCluster).
-pub async fn handle_on(shard: &Rc<Shard>, frame: Bytes, advertised: &Endpoint) -> Reply {
+/// Answers one request frame that came from `origin`.
+pub async fn handle_on(shard: &Rc<Shard>, frame: Bytes, origin: &Origin) -> Reply {
     let arrived = std::time::Instant::now();
     match decode_request(frame) {
         Ok(request) => {
             let preamble = request.preamble;
-            counted(
-                preamble,
-                arrived,
-                dispatch(shard, request, advertised).await,
-            )
+            counted(preamble, arrived, dispatch(shard, request, origin).await)
         }
         Err(error) => {
             let api_key = error.api_key().map_or(-1, |key| key as i16);
@@ -221,7 +232,8 @@ fn counted(preamble: Preamble, arrived: std::time::Instant, reply: Reply) -> Rep
     }
 }
 
-async fn dispatch(shard: &Rc<Shard>, request: Request, advertised: &Endpoint) -> Reply {
+async fn dispatch(shard: &Rc<Shard>, request: Request, origin: &Origin) -> Reply {
+    let advertised = &origin.advertised;
     let preamble = request.preamble;
     match request.body {
         RequestKind::ApiVersions(body) => api_versions::handle(preamble, body),
@@ -254,7 +266,14 @@ async fn dispatch(shard: &Rc<Shard>, request: Request, advertised: &Endpoint) ->
             find_coordinator::handle(shard, preamble, body, advertised).await
         }
         RequestKind::JoinGroup(body) => {
-            join_group::handle(shard, preamble, body, request.client_id).await
+            join_group::handle(
+                shard,
+                preamble,
+                body,
+                request.client_id,
+                &origin.client_host,
+            )
+            .await
         }
         RequestKind::SyncGroup(body) => sync_group::handle(shard, preamble, body).await,
         RequestKind::Heartbeat(body) => heartbeat::handle(shard, preamble, body).await,
