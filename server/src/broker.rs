@@ -56,7 +56,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         refuse_a_taken_port(&listener.name, *address)?;
     }
     let (ready_sender, ready) = std::sync::mpsc::channel::<Result<(), String>>();
-    raise_open_files_limit();
+    crate::capacity::raise_open_files_limit();
     let capacity = crate::capacity::Capacity::measure(shards);
     capacity.log(shards);
     let quotas = ConnectionQuotas::new(
@@ -446,32 +446,6 @@ impl Refusals {
         );
         *since_logged = 0;
         *logged_at = Some(now);
-    }
-}
-
-/// Raises this process's soft limit of open files to its hard limit: each
-/// connection is a descriptor, and `max.connections` is the bound meant
-/// to apply, not a default of 1024.
-fn raise_open_files_limit() {
-    use nix::libc::{getrlimit, rlimit, setrlimit, RLIMIT_NOFILE};
-    let mut limit = rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit read and write the one struct given.
-    unsafe {
-        if getrlimit(RLIMIT_NOFILE, &mut limit) != 0 || limit.rlim_cur >= limit.rlim_max {
-            return;
-        }
-        let soft = limit.rlim_cur;
-        limit.rlim_cur = limit.rlim_max;
-        if setrlimit(RLIMIT_NOFILE, &limit) != 0 {
-            tracing::warn!(
-                "cannot raise the open files limit from {soft} to {}: {}",
-                limit.rlim_max,
-                std::io::Error::last_os_error()
-            );
-        }
     }
 }
 

@@ -84,13 +84,59 @@ impl Capacity {
 
 /// The soft limit of open files (already raised to the hard one).
 fn open_files_limit() -> Option<u64> {
-    let mut limit = nix::libc::rlimit {
+    let (soft, _) = limit(nix::libc::RLIMIT_NOFILE);
+    (soft > 0).then_some(soft)
+}
+
+/// (soft, hard) of a resource limit; `u64::MAX` for unlimited.
+pub fn limit(resource: nix::libc::__rlimit_resource_t) -> (u64, u64) {
+    let mut value = nix::libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    // SAFETY: getrlimit writes the one struct given.
-    let got = unsafe { nix::libc::getrlimit(nix::libc::RLIMIT_NOFILE, &mut limit) };
-    (got == 0).then_some(limit.rlim_cur)
+    // SAFETY: getrlimit writes one rlimit into `value`.
+    if unsafe { nix::libc::getrlimit(resource, &mut value) } != 0 {
+        return (0, 0);
+    }
+    let unlimited = |raw: nix::libc::rlim_t| {
+        if raw == nix::libc::RLIM_INFINITY {
+            u64::MAX
+        } else {
+            raw
+        }
+    };
+    (unlimited(value.rlim_cur), unlimited(value.rlim_max))
+}
+
+/// Raises this process's soft limit of open files to its hard limit: each
+/// connection and each open segment file is a descriptor, and the budgets
+/// above and `max.connections` are the bounds meant to apply, not a
+/// default of 1024.
+pub fn raise_open_files_limit() {
+    let (soft, hard) = limit(nix::libc::RLIMIT_NOFILE);
+    if soft >= hard {
+        return;
+    }
+    let raised = nix::libc::rlimit {
+        rlim_cur: raw_limit(hard),
+        rlim_max: raw_limit(hard),
+    };
+    // SAFETY: setrlimit reads the one struct given.
+    if unsafe { nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &raised) } != 0 {
+        tracing::warn!(
+            "cannot raise the open files limit from {soft} to {hard}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// A limit as `limit` reports it, back in the kernel's terms.
+fn raw_limit(value: u64) -> nix::libc::rlim_t {
+    if value == u64::MAX {
+        nix::libc::RLIM_INFINITY
+    } else {
+        value
+    }
 }
 
 /// The memory this process may use: its cgroup's `memory.max` when set,

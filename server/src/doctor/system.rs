@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{human_bytes, Finding};
+use crate::capacity::limit;
 
 /// The open-file limit below which the doctor fails: the broker would keep
 /// only a handful of segment files open per shard, and sockets and rings
@@ -96,26 +97,6 @@ pub fn memlock(shards: usize) -> Finding {
         )
     };
     Finding::fail(check, found, fix)
-}
-
-/// (soft, hard) of a resource limit; `u64::MAX` for unlimited.
-pub fn limit(resource: nix::libc::__rlimit_resource_t) -> (u64, u64) {
-    let mut value = nix::libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into `value`.
-    if unsafe { nix::libc::getrlimit(resource, &mut value) } != 0 {
-        return (0, 0);
-    }
-    let unlimited = |raw: nix::libc::rlim_t| {
-        if raw == nix::libc::RLIM_INFINITY {
-            u64::MAX
-        } else {
-            raw
-        }
-    };
-    (unlimited(value.rlim_cur), unlimited(value.rlim_max))
 }
 
 fn limit_text(value: u64) -> String {
