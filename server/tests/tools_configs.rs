@@ -6,7 +6,7 @@ mod support;
 mod tools_support;
 
 use support::Broker;
-use tools_support::ringlog;
+use tools_support::{create_topic_with_tool, ringlog};
 
 fn describe(b: &str, topic: &str) -> Vec<String> {
     ringlog(&[
@@ -29,17 +29,7 @@ fn describe(b: &str, topic: &str) -> Vec<String> {
 fn a_topics_dynamic_configs_change_and_are_described() {
     let broker = Broker::start(1);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "conf",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "conf", 1);
     assert_eq!(
         describe(&b, "conf"),
         ["Dynamic configs for topic conf are:"]

@@ -8,7 +8,7 @@ mod tools_support;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use support::Broker;
-use tools_support::{ringlog, run_with_input, strings};
+use tools_support::{create_topic_with_tool, ringlog, run_with_input, strings};
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -33,17 +33,7 @@ fn produce(b: &str, topic: &str, extra: &[&str], input: &str) -> tools_support::
 fn keys_values_and_the_formatters_fields() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "keyed",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "keyed", 1);
     let before = now_ms();
     produce(
         &b,
@@ -130,17 +120,7 @@ fn keys_values_and_the_formatters_fields() {
 fn one_partition_from_an_offset_and_a_timeout() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "numbers",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "numbers", 1);
     let input: String = (0..10).map(|i| format!("n{i}\n")).collect();
     produce(&b, "numbers", &["--sync"], &input).ok();
     let from_four = ringlog(&[
@@ -206,17 +186,7 @@ fn one_partition_from_an_offset_and_a_timeout() {
 fn every_codec_and_acks_setting_round_trips() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "codecs",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "codecs", 1);
     let mut expected = Vec::new();
     for (codec, acks) in [
         ("none", "1"),
@@ -263,17 +233,7 @@ fn every_codec_and_acks_setting_round_trips() {
 fn errors_name_the_line_or_the_flag() {
     let broker = Broker::start(1);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "strict",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "strict", 1);
     let missing = produce(
         &b,
         "strict",

@@ -9,23 +9,13 @@ mod tools_support;
 use std::time::{Duration, Instant};
 
 use support::Broker;
-use tools_support::{ringlog, run_with_input, seed, spawn};
+use tools_support::{create_topic_with_tool, run_with_input, seed, spawn};
 
 #[test]
 fn hello_world_goes_through_the_console_tools() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "TutorialTopic",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "TutorialTopic", 1);
     // echo "Hello, World" | ~/kafka/bin/kafka-console-producer.sh --broker-list localhost:9092 --topic TutorialTopic > /dev/null
     let produced = run_with_input(
         &seed(
@@ -61,17 +51,7 @@ fn hello_world_goes_through_the_console_tools() {
 fn the_wordcount_tutorial_and_a_consumer_that_starts_at_the_end() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "wordcount",
-        "--partitions",
-        "3",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "wordcount", 3);
     // seed 000: .../kafka-console-producer.sh --broker-list linux01:9092,linux02:9092,linux03:9092 --topic wordcount
     run_with_input(
         &seed(

@@ -9,7 +9,7 @@ mod tools_support;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::Broker;
-use tools_support::{ringlog, run, run_with_input, seed, spawn};
+use tools_support::{create_topic_with_tool, ringlog, run, run_with_input, seed, spawn};
 
 const OFFSETS_HEADER: &str = "GROUP           TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID";
 
@@ -76,17 +76,7 @@ fn now_ms() -> i64 {
 fn a_groups_offsets_members_state_resets_and_deletion() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "orders",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "orders", 1);
     run_with_input(
         &tools_support::strings(&[
             "console-producer",

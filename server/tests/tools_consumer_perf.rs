@@ -8,7 +8,7 @@ mod support;
 mod tools_support;
 
 use support::Broker;
-use tools_support::{ringlog, run, seed};
+use tools_support::{create_topic_with_tool, ringlog, run, seed};
 
 const HEADER: &str = "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec";
 
@@ -68,17 +68,7 @@ fn produce(b: &str, topic: &str, records: &str) {
 fn the_tutorials_consumer_perf_test_reads_what_was_stored() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "test01",
-        "--partitions",
-        "3",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "test01", 3);
     produce(&b, "test01", "20000");
     assert_eq!(
         ringlog(&["get-offsets", "--bootstrap-server", &b, "--topic", "test01"])

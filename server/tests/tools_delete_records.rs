@@ -6,23 +6,13 @@ mod support;
 mod tools_support;
 
 use support::Broker;
-use tools_support::{ringlog, run_with_input, strings};
+use tools_support::{create_topic_with_tool, ringlog, run_with_input, strings};
 
 #[test]
 fn records_below_the_offsets_are_deleted() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "trim",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "trim", 1);
     let input: String = (0..6).map(|i| format!("v{i}\n")).collect();
     run_with_input(
         &strings(&[

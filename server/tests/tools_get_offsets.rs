@@ -19,34 +19,14 @@ fn to_partition(partition: i32, value: String) -> Sent {
     }
 }
 use support::Broker;
-use tools_support::ringlog;
+use tools_support::{create_topic_with_tool, ringlog};
 
 #[test]
 fn offsets_latest_earliest_and_by_time() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "counted",
-        "--partitions",
-        "12",
-    ])
-    .ok();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "other",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "counted", 12);
+    create_topic_with_tool(&b, "other", 1);
     // Partition p gets p + 1 records; the second half after `middle`.
     let client = producer(&b, &[]);
     let records: Vec<Sent> = (0..12)

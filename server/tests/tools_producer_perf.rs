@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use support::Broker;
-use tools_support::{ringlog, run, seed};
+use tools_support::{create_topic_with_tool, ringlog, run, seed};
 
 /// Kafka's final line, parsed.
 #[derive(Debug)]
@@ -183,17 +183,7 @@ fn the_tutorials_perf_test_and_what_the_broker_stored() {
 fn a_fixed_throughput_is_paced_and_counts_stalls_from_the_due_time() {
     let broker = Broker::start(2);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "paced",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "paced", 1);
     // 3000 records at 1000/s with a queue of 20 records: while the broker
     // is stopped (from 1 s to 2 s) the sender blocks, and the ~1000
     // records due meanwhile are sent late. Counted from their due time,
@@ -260,17 +250,7 @@ fn broker_pid(broker: &Broker) -> nix::unistd::Pid {
 fn payloads_from_a_file_and_the_clients_metrics() {
     let broker = Broker::start(1);
     let b = broker.bootstrap();
-    ringlog(&[
-        "topics",
-        "--bootstrap-server",
-        &b,
-        "--create",
-        "--topic",
-        "words",
-        "--partitions",
-        "1",
-    ])
-    .ok();
+    create_topic_with_tool(&b, "words", 1);
     let dir = tempfile::tempdir().unwrap();
     let payloads = dir.path().join("payloads.txt");
     std::fs::write(&payloads, "alpha\nbeta\ngamma\n").unwrap();

@@ -65,6 +65,23 @@ pub fn ringlog(args: &[&str]) -> Ran {
     run(&strings(args))
 }
 
+/// Creates `topic` with `partitions` partitions through `ringlog topics`;
+/// it must succeed.
+pub fn create_topic_with_tool(bootstrap: &str, topic: &str, partitions: u32) {
+    let partitions = partitions.to_string();
+    ringlog(&[
+        "topics",
+        "--bootstrap-server",
+        bootstrap,
+        "--create",
+        "--topic",
+        topic,
+        "--partitions",
+        &partitions,
+    ])
+    .ok();
+}
+
 pub fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|arg| arg.to_string()).collect()
 }
