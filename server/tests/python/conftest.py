@@ -25,7 +25,8 @@ def broker():
              "--override", f"log.dirs={data}",
              "--override", "num.shards=2",
              "--override", "num.partitions=2"],
-            env={**os.environ, "RUST_LOG": "warn"},
+            # Rebalances at debug: a failing group test shows the broker's side.
+            env={**os.environ, "RUST_LOG": "warn,ringlog::group=debug"},
         )
         deadline = time.time() + 20
         while True:

@@ -27,6 +27,16 @@ def produce(broker, topic, values, partitions):
     producer.close()
 
 
+def describe(broker, group):
+    """The broker's view of a group (members and their assignments), for a
+    failure message: it tells a broker's rebalance from a client's."""
+    admin = KafkaAdminClient(bootstrap_servers=broker)
+    try:
+        return repr(admin.describe_groups([group]))
+    finally:
+        admin.close()
+
+
 def drain(consumer, want, seconds=30):
     """Polls a kafka-python consumer until `want` records arrived."""
     got = []
@@ -95,7 +105,7 @@ def test_kafka_python_default_assignors_split_a_topic_and_patterns_subscribe(bro
         assigned = [member.assignment() for member in members]
         if all(len(a) == 2 for a in assigned) and sum(map(len, got)) >= 80:
             break
-    assert [len(member.assignment()) for member in members] == [2, 2]
+    assert [len(member.assignment()) for member in members] == [2, 2], describe(broker, "kp-split-group")
     assert not (members[0].assignment() & members[1].assignment())
     values = [record.value.decode() for member_got in got for record in member_got]
     # Before the second member joined, the first may have read its future
