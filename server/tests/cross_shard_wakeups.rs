@@ -16,26 +16,12 @@ use std::collections::HashMap;
 use std::thread;
 use std::time::Duration;
 
-use bytes::Bytes;
-use engine::record_batch::{BatchBuilder, Record};
-use engine::TimestampMs;
 use support::*;
 
 const TOPIC: &str = "wakeups";
 const PARTITIONS: i32 = 4;
 const CONNECTIONS: usize = 4;
 const REQUESTS: usize = 1000;
-
-fn record(value: &str) -> Bytes {
-    Bytes::from(
-        BatchBuilder::new()
-            .record(Record::value(
-                value.as_bytes().to_vec(),
-                TimestampMs(1_700_000_000_000),
-            ))
-            .build(),
-    )
-}
 
 /// Pauses from none to about 3 ms, varying by request: long enough for a
 /// shard with nothing to do to go to sleep, short enough for many rounds.
@@ -57,7 +43,7 @@ fn requests_to_sleeping_shards_are_all_answered() {
                     let partition = ((connection + request) % PARTITIONS as usize) as i32;
                     let value = format!("c{connection} r{request}");
                     // Raw::call fails the test if no answer comes in 10 s.
-                    let answer = raw.produce(TOPIC, partition, record(&value));
+                    let answer = raw.produce(TOPIC, partition, one_record_batch(&value));
                     assert_eq!(
                         answer.error_code, 0,
                         "connection {connection} request {request}"

@@ -10,9 +10,6 @@ use std::io::Read;
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use engine::record_batch::{BatchBuilder, Record};
-use engine::TimestampMs;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -20,17 +17,6 @@ use support::*;
 
 const TOPIC: &str = "shutdown";
 const PARTITIONS: i32 = 4;
-
-fn records(tag: &str) -> Bytes {
-    Bytes::from(
-        BatchBuilder::new()
-            .record(Record::value(
-                tag.as_bytes().to_vec(),
-                TimestampMs(1_700_000_000_000),
-            ))
-            .build(),
-    )
-}
 
 fn produce_request(partition: i32, tag: &str) -> ProduceRequest {
     ProduceRequest::default()
@@ -40,7 +26,7 @@ fn produce_request(partition: i32, tag: &str) -> ProduceRequest {
             .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
-                .with_records(Some(records(tag)))])])
+                .with_records(Some(one_record_batch(tag)))])])
 }
 
 #[test]
@@ -70,7 +56,11 @@ fn sigterm_closes_idle_connections_and_answers_started_requests() {
     create_topic(&broker, TOPIC, PARTITIONS);
     let mut writer = Raw::connect(&broker);
     for partition in 0..PARTITIONS {
-        let answer = writer.produce(TOPIC, partition, records(&format!("kept-{partition}")));
+        let answer = writer.produce(
+            TOPIC,
+            partition,
+            one_record_batch(&format!("kept-{partition}")),
+        );
         assert_eq!(answer.error_code, 0);
     }
     // Idle connections on both shards (SO_REUSEPORT spreads them).

@@ -5,21 +5,8 @@
 mod support;
 
 use bytes::Bytes;
-use engine::record_batch::{BatchBuilder, Record};
-use engine::TimestampMs;
 use kafka_protocol::messages::ApiKey;
 use support::*;
-
-fn batch(value: &str) -> Bytes {
-    Bytes::from(
-        BatchBuilder::new()
-            .record(Record::value(
-                value.as_bytes().to_vec(),
-                TimestampMs(1_700_000_000_000),
-            ))
-            .build(),
-    )
-}
 
 #[test]
 fn a_failed_acks_zero_produce_closes_the_connection() {
@@ -32,7 +19,7 @@ fn a_failed_acks_zero_produce_closes_the_connection() {
     raw.send(
         ApiKey::Produce,
         8,
-        &produce_request("zero", 0, batch("kept"), 0),
+        &produce_request("zero", 0, one_record_batch("kept"), 0),
     );
     assert_eq!(raw.api_versions().error_code, 0);
     let stored = raw.fetch("zero", 0, 0, 1 << 20);
@@ -42,12 +29,12 @@ fn a_failed_acks_zero_produce_closes_the_connection() {
     raw.send(
         ApiKey::Produce,
         8,
-        &produce_request("nobody-here", 0, batch("lost"), 0),
+        &produce_request("nobody-here", 0, one_record_batch("lost"), 0),
     );
     assert!(raw.is_closed(), "an unknown topic closes the connection");
 
     // A batch with a bad CRC: closed, and nothing is stored.
-    let mut corrupt = batch("corrupt").to_vec();
+    let mut corrupt = one_record_batch("corrupt").to_vec();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0x55;
     let mut raw = Raw::connect(&broker);

@@ -496,6 +496,16 @@ pub fn put_frame_size(out: &mut BytesMut, size: i32) {
     out.put_i32(size);
 }
 
+/// A batch of one record whose value is `value` (fixed timestamp).
+pub fn one_record_batch(value: &str) -> Bytes {
+    use engine::record_batch::{BatchBuilder, Record};
+    let record = Record::value(
+        value.as_bytes().to_vec(),
+        engine::TimestampMs(1_700_000_000_000),
+    );
+    Bytes::from(BatchBuilder::new().record(record).build())
+}
+
 /// The record values (UTF-8) of the whole, uncompressed batches in `bytes`,
 /// in order; a batch cut short at the end is left out.
 pub fn record_values(mut bytes: &[u8]) -> Vec<String> {
