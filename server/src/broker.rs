@@ -69,13 +69,12 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     let config = Arc::new(config);
     let mesh = MeshBuilder::<Job, _>::full(shards, 1024);
     let opened_barrier = Arc::new(std::sync::Barrier::new(shards));
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let pinned = crate::cpus::for_shards(shards);
     let mut handles = Vec::new();
     for id in 0..shards {
-        let placement = if shards <= cores {
-            Placement::Fixed(id)
-        } else {
-            Placement::Unbound
+        let placement = match &pinned {
+            Some(cpus) => Placement::Fixed(cpus[id]),
+            None => Placement::Unbound,
         };
         let started = Started {
             id,

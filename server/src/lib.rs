@@ -13,6 +13,7 @@ mod config;
 mod connection;
 mod connection_quota;
 mod controller;
+mod cpus;
 mod doctor;
 mod error_code;
 mod frame_buffer;

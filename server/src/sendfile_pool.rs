@@ -117,18 +117,11 @@ fn start() -> crossbeam_channel::Sender<Job> {
     sender
 }
 
-/// A new thread inherits its shard's pinning: let it run on any core, at
-/// `SENDFILE_NICE` below the priority it started with.
+/// A new thread inherits its shard's pinning: let it run on any CPU the
+/// broker may use (`cpus.rs`), at `SENDFILE_NICE` below the priority it
+/// started with.
 fn unpin_and_lower_priority() {
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads it.
-    unsafe {
-        let mut set: nix::libc::cpu_set_t = std::mem::zeroed();
-        for core in 0..cores.min(nix::libc::CPU_SETSIZE as usize) {
-            nix::libc::CPU_SET(core, &mut set);
-        }
-        let _ = nix::libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
-    }
+    crate::cpus::unpin_current_thread();
     let thread = nix::unistd::gettid().as_raw() as nix::libc::id_t;
     if let Some(nice) = current_nice(thread) {
         set_nice(thread, (nice + SENDFILE_NICE).min(NICE_LOWEST));

@@ -116,51 +116,22 @@ fn count_text(value: u64) -> String {
 }
 
 /// The shards against the cores this process may run on. `serve` pins
-/// shard i to CPU i when there are no more shards than cores.
+/// shard i to the i-th CPU of the process's CPU set (`cpus.rs`) when there
+/// are no more shards than CPUs.
 pub fn cores(shards: usize) -> Finding {
     let check = "cores";
-    let allowed = allowed_cpus();
-    let cores = allowed.len().max(1);
-    if shards > cores {
-        return Finding::warn(
+    let cores = crate::cpus::allowed().len().max(1);
+    match crate::cpus::for_shards(shards) {
+        None => Finding::warn(
             check,
             format!("num.shards is {shards} but this process may use {cores} core(s): shards will share cores, unpinned"),
             format!("set num.shards to {cores} or less (or leave it unset: one shard per core)"),
-        );
-    }
-    let missing: Vec<usize> = (0..shards).filter(|cpu| !allowed.contains(cpu)).collect();
-    if !missing.is_empty() {
-        return Finding::fail(
+        ),
+        Some(cpus) => Finding::ok(
             check,
-            format!(
-                "{shards} shard(s) are pinned to CPUs 0..{}, but CPU(s) {missing:?} are outside this process's CPU set {allowed:?}",
-                shards - 1
-            ),
-            "run the broker on CPUs starting at 0 (taskset, systemd CPUAffinity=) or lower num.shards",
-        );
+            format!("{shards} shard(s) on {cores} core(s), pinned to CPU(s) {cpus:?}"),
+        ),
     }
-    Finding::ok(
-        check,
-        format!("{shards} shard(s) on {cores} core(s), each pinned to its own"),
-    )
-}
-
-/// The CPUs this process may run on (sched_getaffinity).
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
-    let mut set: nix::libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the size passed is that of `set`.
-    let result = unsafe {
-        nix::libc::sched_getaffinity(0, std::mem::size_of::<nix::libc::cpu_set_t>(), &mut set)
-    };
-    if result != 0 {
-        let count = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-        return (0..count).collect();
-    }
-    (0..nix::libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` is below CPU_SETSIZE, the set's size.
-        .filter(|&cpu| unsafe { nix::libc::CPU_ISSET(cpu, &set) })
-        .collect()
 }
 
 /// RLIMIT_NOFILE against the segments on disk. The broker raises its soft
