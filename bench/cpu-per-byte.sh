@@ -26,6 +26,10 @@
 # Env:   PHASES  which phases run (default: all of produce consume latency)
 #        PERF_DIR data directory (default /work/ringlog-cpu-perf; deleted after)
 #        BROKER_ENV extra environment for the broker (e.g. "RINGLOG_X=1")
+#        BROKER_CPUS, CLIENT_CPUS  taskset CPU lists for the broker and for the
+#                 clients (e.g. BROKER_CPUS=0 CLIENT_CPUS=1 SHARDS=1: the broker
+#                 on a core of its own, as a deployment runs it, instead of
+#                 sharing both cores with the client)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/limits.sh
@@ -38,6 +42,9 @@ for tool in fio iperf3 python3 /usr/bin/time; do
   command -v $tool >/dev/null || { echo "$tool is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 perf_tool=$(bench/rdkafka-perf-tool.sh)
+broker_pin=(); client_pin=()
+[ -n "${BROKER_CPUS:-}" ] && broker_pin=(taskset -c "$BROKER_CPUS")
+[ -n "${CLIENT_CPUS:-}" ] && client_pin=(taskset -c "$CLIENT_CPUS")
 if [ -z "${BINS:-}" ]; then
   cargo build --release -q -p ringlog
   BINS="ringlog=target/release/ringlog"
@@ -76,7 +83,7 @@ limits() {
 start_broker() { # start_broker <binary>
   rm -rf "$DATA"
   # shellcheck disable=SC2086
-  env ${BROKER_ENV:-} "$1" serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
+  env ${BROKER_ENV:-} "${broker_pin[@]}" "$1" serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
     --override "log.dirs=$DATA" --override "num.partitions=$PARTITIONS" --override "num.shards=$SHARDS" \
     2>"$DATA.log" &
   broker=$!
@@ -118,7 +125,7 @@ throughput() {
 latency() {
   local name=$1 topic=$2; shift 2
   local load c0 out; load=$(load1); c0=$(cpu_ticks)
-  out=$("$paced" "127.0.0.1:$PORT" "$topic" 50 "$SIZE" 10 "$@")
+  out=$("${client_pin[@]}" "$paced" "127.0.0.1:$PORT" "$topic" 50 "$SIZE" 10 "$@")
   local cpu; cpu=$(awk -v ticks=$(($(cpu_ticks) - c0)) -v hz="$HZ" 'BEGIN { printf "%.2f", ticks / hz / 10 }')
   local line; line=$(awk '{ for (i = 1; i <= NF; i++) { if ($i == "p50") a = $(i+1); if ($i == "p99") b = $(i+1);
     if ($i == "p99.9") c = $(i+1); if ($i == "max") d = $(i+1) } } END { print a, b, c, d }' <<<"$out")
@@ -131,12 +138,12 @@ latency() {
 wants() { [[ " $PHASES " == *" $1 "* ]]; }
 
 produce() { # produce <name> <topic> <batch.size> <acks>
-  throughput "$1" $((N * SIZE)) "$perf_tool" -P -t "$2" -s "$SIZE" -c "$N" -a "$4" -b "127.0.0.1:$PORT" -q -u \
+  throughput "$1" $((N * SIZE)) "${client_pin[@]}" "$perf_tool" -P -t "$2" -s "$SIZE" -c "$N" -a "$4" -b "127.0.0.1:$PORT" -q -u \
     -X linger.ms=5 -X batch.size="$3" -X queue.buffering.max.kbytes=1000000
 }
 
 partitions=""; for p in $(seq 0 $((PARTITIONS - 1))); do partitions="$partitions -p $p"; done
-echo "# $(date -u +%FT%TZ) RUNS=$RUNS N=$N SIZE=$SIZE PARTITIONS=$PARTITIONS SHARDS=$SHARDS PHASES=\"$PHASES\" $(git rev-parse --short HEAD)"
+echo "# $(date -u +%FT%TZ) RUNS=$RUNS N=$N SIZE=$SIZE PARTITIONS=$PARTITIONS SHARDS=$SHARDS BROKER_CPUS=${BROKER_CPUS:-} CLIENT_CPUS=${CLIENT_CPUS:-} PHASES=\"$PHASES\" $(git rev-parse --short HEAD)"
 echo "# binaries: $BINS"
 for run in $(seq 1 "$RUNS"); do
   echo "## run $run"
@@ -154,10 +161,10 @@ for run in $(seq 1 "$RUNS"); do
       wants produce || produce "$bin/produce-1m-acks1" p1m1 1048576 1
       # Just written with O_DIRECT: the first pass reads the disk, the second the page cache.
       # shellcheck disable=SC2086
-      throughput "$bin/consume-cold" $((N * SIZE)) "$perf_tool" -C -t p1m1 $partitions -o beginning -c "$N" \
+      throughput "$bin/consume-cold" $((N * SIZE)) "${client_pin[@]}" "$perf_tool" -C -t p1m1 $partitions -o beginning -c "$N" \
         -b "127.0.0.1:$PORT" -q -u
       # shellcheck disable=SC2086
-      throughput "$bin/consume-warm" $((N * SIZE)) "$perf_tool" -C -t p1m1 $partitions -o beginning -c "$N" \
+      throughput "$bin/consume-warm" $((N * SIZE)) "${client_pin[@]}" "$perf_tool" -C -t p1m1 $partitions -o beginning -c "$N" \
         -b "127.0.0.1:$PORT" -q -u
     fi
     if wants latency; then
