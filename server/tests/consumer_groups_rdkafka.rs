@@ -331,16 +331,6 @@ fn child_group_member() {
     }
 }
 
-/// The child member is killed even when the test fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_silent_member_is_evicted_after_its_session_timeout() {
     let broker = Broker::start(2);

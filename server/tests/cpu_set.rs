@@ -58,16 +58,6 @@ fn threads(pid: u32) -> Vec<(String, Vec<usize>)> {
     out
 }
 
-/// Kills the broker if the test fails before it stops it.
-struct Stopped(std::process::Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_shard_runs_on_the_cpu_it_was_given() {
     let cpu = *allowed_cpus().last().unwrap();
@@ -96,7 +86,7 @@ fn the_shard_runs_on_the_cpu_it_was_given() {
             }
         });
     }
-    let mut child = Stopped(command.spawn().unwrap());
+    let mut child = KillOnDrop(command.spawn().unwrap());
     let child = &mut child.0;
     let deadline = Instant::now() + Duration::from_secs(20);
     let shards = loop {

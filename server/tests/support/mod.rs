@@ -496,6 +496,17 @@ pub fn put_frame_size(out: &mut BytesMut, size: i32) {
     out.put_i32(size);
 }
 
+/// A child process (a client, or a broker started by hand) killed and reaped
+/// when dropped, so a failing test leaves nothing running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A batch of one record whose value is `value` (fixed timestamp).
 pub fn one_record_batch(value: &str) -> Bytes {
     use engine::record_batch::{BatchBuilder, Record};
