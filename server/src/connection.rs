@@ -78,14 +78,7 @@ pub async fn serve(
     let peer = peer_address
         .map(|address| address.to_string())
         .unwrap_or_default();
-    // Kafka shows a member's host as "/" and its IP.
-    let origin = api::Origin {
-        advertised: (*advertised).clone(),
-        client_host: peer_address.map_or_else(
-            || api::CLIENT_HOST_UNKNOWN.to_string(),
-            |address| format!("/{}", address.ip()),
-        ),
-    };
+    let origin = api::Origin::new((*advertised).clone(), peer_address);
     let send_timeout = shard.config.socket_send_timeout();
     if let Err(error) = prepare(&stream, send_timeout) {
         tracing::warn!(%peer, "cannot set up the connection's socket: {error}");

@@ -25,7 +25,8 @@ fn read_affinity() -> Vec<usize> {
     };
     if result != 0 {
         let count = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-        return (0..count).collect();
+        // A cpu_set_t holds CPU_SETSIZE CPUs: `unpin_current_thread` sets these.
+        return (0..count.min(nix::libc::CPU_SETSIZE as usize)).collect();
     }
     (0..nix::libc::CPU_SETSIZE as usize)
         // SAFETY: `cpu` is below CPU_SETSIZE, the set's size.

@@ -12,14 +12,15 @@ use support::*;
 
 /// The CPUs this test process may run on.
 fn allowed_cpus() -> Vec<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let list = status
+    cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap()).unwrap()
+}
+
+/// The `Cpus_allowed_list` of a `/proc/.../status` text.
+fn cpus_allowed(status: &str) -> Option<Vec<usize>> {
+    status
         .lines()
         .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-        .unwrap()
-        .trim()
-        .to_string();
-    cpu_list(&list)
+        .map(|list| cpu_list(list.trim()))
 }
 
 /// "0-2,5" -> [0, 1, 2, 5]
@@ -47,13 +48,10 @@ fn threads(pid: u32) -> Vec<(String, Vec<usize>)> {
         let Ok(status) = std::fs::read_to_string(path.join("status")) else {
             continue;
         };
-        let Some(list) = status
-            .lines()
-            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-        else {
+        let Some(cpus) = cpus_allowed(&status) else {
             continue;
         };
-        out.push((comm.trim().to_string(), cpu_list(list.trim())));
+        out.push((comm.trim().to_string(), cpus));
     }
     out
 }

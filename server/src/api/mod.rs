@@ -18,7 +18,6 @@ mod error_codes;
 mod fetch;
 mod find_coordinator;
 mod group_common;
-pub use group_common::CLIENT_HOST_UNKNOWN;
 mod heartbeat;
 mod incremental_alter_configs;
 mod init_producer_id;
@@ -174,6 +173,18 @@ pub struct Origin {
     pub client_host: String,
 }
 
+impl Origin {
+    /// A request from `peer` (None: no connection, or its address could
+    /// not be read) on a listener that advertises `advertised`.
+    pub fn new(advertised: Endpoint, peer: Option<std::net::SocketAddr>) -> Origin {
+        Origin {
+            advertised,
+            client_host: peer
+                .map_or_else(|| "/unknown".to_string(), |peer| format!("/{}", peer.ip())),
+        }
+    }
+}
+
 /// Answers one request frame as if it came on the first listener from an
 /// unknown address (for callers with no connection: fuzz targets,
 /// benchmarks).
@@ -188,11 +199,7 @@ pub async fn handle(shard: &Rc<Shard>, frame: Bytes) -> Reply {
             host: "127.0.0.1".into(),
             port: 9092,
         });
-    let origin = Origin {
-        advertised,
-        client_host: group_common::CLIENT_HOST_UNKNOWN.to_string(),
-    };
-    handle_on(shard, frame, &origin).await
+    handle_on(shard, frame, &Origin::new(advertised, None)).await
 }
 
 /// Answers one request frame that came from `origin`.

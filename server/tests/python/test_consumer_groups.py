@@ -107,27 +107,33 @@ def test_kafka_python_default_assignors_split_a_topic_and_patterns_subscribe(bro
         assert member.partitions_for_topic("kp-split") == {0, 1, 2, 3}
     got = [[], []]
     assigned = [set(), set()]
+    failures = []
     stop = threading.Event()
 
     def run(index):
         member = members[index]
-        while not stop.is_set():
-            for records in member.poll(timeout_ms=500).values():
-                got[index].extend(records)
-                member.commit()
-            assigned[index] = set(member.assignment())
+        try:
+            while not stop.is_set():
+                for records in member.poll(timeout_ms=500).values():
+                    got[index].extend(records)
+                    member.commit()
+                assigned[index] = set(member.assignment())
+        except Exception as error:  # a client error fails the test, below
+            failures.append((index, error))
+            stop.set()
 
     threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
     for thread in threads:
         thread.start()
     deadline = time.time() + 60
-    while time.time() < deadline:
+    while time.time() < deadline and not stop.is_set():
         if all(len(a) == 2 for a in assigned) and sum(map(len, got)) >= 80:
             break
         time.sleep(0.1)
     stop.set()
     for thread in threads:
         thread.join()
+    assert not failures, failures
     assert [len(a) for a in assigned] == [2, 2], describe(broker, "kp-split-group")
     assert not (assigned[0] & assigned[1])
     values = [record.value.decode() for member_got in got for record in member_got]
