@@ -115,17 +115,24 @@ impl DmaDirect {
         self.check_full_write(written, len, position)
     }
 
-    pub async fn write_shared(&self, buf: SharedBuf, position: u64) -> IoResult<()> {
+    /// Writes `len` bytes of a shared (frozen) buffer from `offset` at an
+    /// aligned position; a short write is an error.
+    pub async fn write_shared(
+        &self,
+        buf: SharedBuf,
+        offset: usize,
+        len: usize,
+        position: u64,
+    ) -> IoResult<()> {
         injected(FaultOp::Write, "writing", &self.path)?;
         // glommio gets a clone; `buf` is dropped after the write, so the
         // last holder (this write or the tail) recycles the chunk.
         let Some(shared) = buf.0.clone() else {
             return Ok(());
         };
-        let len = shared.len();
         let written = self
             .file
-            .write_rc_at(shared, position)
+            .write_rc_range_at(shared, offset, len, position)
             .await
             .map_err(|error| glommio_error("writing", &self.path, error))?;
         drop(buf);

@@ -347,13 +347,20 @@ impl DirectFile {
         }
     }
 
-    /// Writes a shared (frozen) chunk whole at an aligned position.
-    pub async fn write_shared(&self, buf: SharedBuf, position: u64) -> IoResult<()> {
+    /// Writes `len` bytes of a shared (frozen) chunk from `offset` at an
+    /// aligned position; a short write is an error.
+    pub async fn write_shared(
+        &self,
+        buf: SharedBuf,
+        offset: usize,
+        len: usize,
+        position: u64,
+    ) -> IoResult<()> {
         match self {
-            DirectFile::Dma(file) => file.write_shared(buf, position).await,
+            DirectFile::Dma(file) => file.write_shared(buf, offset, len, position).await,
             #[cfg(feature = "fault-injection")]
             DirectFile::Sim(file) => file
-                .write(position, buf.as_bytes())
+                .write(position, &buf.as_bytes()[offset..offset + len])
                 .await
                 .map_err(sim_error("writing", file.path())),
         }

@@ -8,9 +8,16 @@
 //!                      ^ chunks[0].start         ^ written_size  ^ size
 //!  memory:          [ chunk 0 (1 MiB) ][ chunk 1 ][ chunk 2 ... ]
 //! ```
-//! Chunks are aligned for direct I/O. A full chunk is frozen and written as
-//! is (no copy); a partial one has its unwritten pages copied into a fresh
-//! buffer, so a page is never in two writes at once.
+//! Chunks are aligned for direct I/O. Only the last chunk is open for
+//! appends; the others are frozen (shared, immutable) and any page-aligned
+//! range of them is written straight from memory. A round that writes to
+//! the end of a half-full open chunk freezes it at its last whole page and
+//! moves that partial page (less than 4 KiB) into a fresh open chunk, so its
+//! bytes go to the disk without a copy too; below half full, the round's
+//! part of the open chunk is copied into a buffer of its own instead (a
+//! frozen chunk costs a whole 1 MiB buffer however little it holds). Either
+//! way a page is never in two writes at once, and the bytes a write reads
+//! never change under it.
 
 use std::collections::VecDeque;
 
@@ -44,9 +51,19 @@ impl Chunk {
         self.filled == WRITE_CHUNK_BYTES
     }
 
-    /// Freezes a full chunk so a write and readers can share it.
+    /// Takes no more appends: full, or frozen at a page boundary.
+    fn is_sealed(&self) -> bool {
+        self.is_full() || matches!(self.buf, ChunkBuf::Frozen(_))
+    }
+
+    /// Freezes the chunk so a write and readers can share it; it takes no
+    /// more appends. Its end must be page aligned.
     fn freeze(&mut self) -> SharedBuf {
-        assert!(self.is_full());
+        assert_eq!(
+            align_down(self.end()),
+            self.end(),
+            "frozen chunks end on a page"
+        );
         let placeholder = ChunkBuf::Frozen(SharedBuf::empty_marker());
         match std::mem::replace(&mut self.buf, placeholder) {
             ChunkBuf::Open(buf) => {
@@ -64,9 +81,20 @@ impl Chunk {
 
 /// One write the writer issues; positions and lengths are aligned.
 pub enum WriteOp {
-    Shared(SharedBuf, u64),
+    /// `len` bytes of a frozen chunk from `offset`, to file `position`.
+    Shared {
+        buf: SharedBuf,
+        offset: usize,
+        len: usize,
+        position: u64,
+    },
     Owned(AlignedBuf, u64),
 }
+
+/// A round freezes the open chunk (instead of copying its part) only when
+/// the chunk is at least this full: a frozen chunk keeps its whole buffer
+/// until evicted, so this bounds the memory a chunk costs per byte it holds.
+const FREEZE_FILLED_MIN: usize = WRITE_CHUNK_BYTES / 2;
 
 #[derive(Default)]
 pub struct Tail {
@@ -90,12 +118,13 @@ impl Tail {
         tail
     }
 
-    /// Where the last full chunk ends: up to there, writes need no copy.
+    /// Where the last sealed (full or frozen) chunk ends: up to there,
+    /// writes need no copy.
     pub fn full_chunks_end(&self) -> Option<u64> {
         self.chunks
             .iter()
             .rev()
-            .find(|chunk| chunk.is_full())
+            .find(|chunk| chunk.is_sealed())
             .map(Chunk::end)
     }
 
@@ -118,7 +147,7 @@ impl Tail {
         while !bytes.is_empty() {
             let needs_chunk = match self.chunks.back() {
                 None => true,
-                Some(chunk) => chunk.is_full(),
+                Some(chunk) => chunk.is_sealed(),
             };
             if needs_chunk {
                 let start = self.chunks.back().map_or(position, Chunk::end);
@@ -130,7 +159,7 @@ impl Tail {
             }
             let chunk = self.chunks.back_mut().expect("pushed above");
             let ChunkBuf::Open(buf) = &mut chunk.buf else {
-                unreachable!("only full chunks are frozen");
+                unreachable!("a frozen chunk is sealed");
             };
             let take = bytes.len().min(WRITE_CHUNK_BYTES - chunk.filled);
             buf.as_bytes_mut()[chunk.filled..chunk.filled + take].copy_from_slice(&bytes[..take]);
@@ -156,17 +185,23 @@ impl Tail {
     }
 
     fn write_ops_within(&mut self, from: u64, size: u64) -> Vec<WriteOp> {
+        self.freeze_open_chunk_for(from, size);
         let mut ops = Vec::new();
         for chunk in self.chunks.iter_mut() {
             if chunk.end() <= from || chunk.start >= size {
                 continue;
             }
-            if chunk.is_full() && chunk.start >= from && chunk.end() <= size {
-                ops.push(WriteOp::Shared(chunk.freeze(), chunk.start));
-                continue;
-            }
             let low = from.max(chunk.start);
             let high = chunk.end().min(size);
+            if chunk.is_sealed() && align_down(high) == high {
+                ops.push(WriteOp::Shared {
+                    buf: chunk.freeze(),
+                    offset: (low - chunk.start) as usize,
+                    len: (high - low) as usize,
+                    position: low,
+                });
+                continue;
+            }
             let mut buf = alloc((align_up(high) - low) as usize);
             let source =
                 &chunk.bytes()[(low - chunk.start) as usize..(high - chunk.start) as usize];
@@ -176,6 +211,35 @@ impl Tail {
             ops.push(WriteOp::Owned(buf, low));
         }
         ops
+    }
+
+    /// Before a round writes `[from, size)` to the end of a half-full open
+    /// chunk: freezes that chunk at its last whole page, and opens the next
+    /// chunk with the partial page's bytes, so the round's whole pages go
+    /// out of the frozen chunk without a copy.
+    fn freeze_open_chunk_for(&mut self, from: u64, size: u64) {
+        let Some(last) = self.chunks.back_mut() else {
+            return;
+        };
+        let page_end = align_down(last.end());
+        if last.is_sealed()
+            || last.end() != size
+            || page_end <= from.max(last.start)
+            || last.filled < FREEZE_FILLED_MIN
+        {
+            return;
+        }
+        let mut next = alloc(WRITE_CHUNK_BYTES);
+        let partial = &last.bytes()[(page_end - last.start) as usize..];
+        next.as_bytes_mut()[..partial.len()].copy_from_slice(partial);
+        let next = Chunk {
+            start: page_end,
+            filled: partial.len(),
+            buf: ChunkBuf::Open(next),
+        };
+        last.filled = (page_end - last.start) as usize;
+        last.freeze();
+        self.chunks.push_back(next);
     }
 
     /// Copies `[position, position + len)` out of memory, if all of it is here.
@@ -206,7 +270,7 @@ impl Tail {
         let final_end = align_down(written);
         while let Some(front) = self.chunks.front() {
             let retained = written.saturating_sub(front.start);
-            let fully_final = front.is_full() && front.end() <= final_end;
+            let fully_final = front.is_sealed() && front.end() <= final_end;
             if !fully_final || retained <= keep_bytes {
                 break;
             }
@@ -214,18 +278,142 @@ impl Tail {
         }
     }
 
-    /// Bytes `evict` could drop: whole chunks of pages that are final on
-    /// disk (below `align_down(written)`). The rest is needed to write.
+    /// Memory `evict` could free: the buffers of sealed chunks whose pages
+    /// are all final on disk (below `align_down(written)`), each a whole
+    /// chunk however much of it is filled. The rest is needed to write.
     pub fn cached_bytes(&self, written: u64) -> u64 {
         let final_end = align_down(written);
-        self.chunks
+        let chunks = self
+            .chunks
             .iter()
-            .take_while(|chunk| chunk.is_full() && chunk.end() <= final_end)
-            .map(|chunk| chunk.filled as u64)
-            .sum()
+            .take_while(|chunk| chunk.is_sealed() && chunk.end() <= final_end)
+            .count();
+        (chunks * WRITE_CHUNK_BYTES) as u64
     }
 
     pub fn clear(&mut self) {
         self.chunks.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What each op writes: (file position, bytes, copied?).
+    fn written(ops: Vec<WriteOp>) -> Vec<(u64, Vec<u8>, bool)> {
+        ops.into_iter()
+            .map(|op| match op {
+                WriteOp::Shared {
+                    buf,
+                    offset,
+                    len,
+                    position,
+                } => (
+                    position,
+                    buf.as_bytes()[offset..offset + len].to_vec(),
+                    false,
+                ),
+                WriteOp::Owned(buf, position) => (position, buf.as_bytes().to_vec(), true),
+            })
+            .collect()
+    }
+
+    fn pattern(from: u64, len: usize) -> Vec<u8> {
+        (from..from + len as u64).map(|i| (i % 251) as u8).collect()
+    }
+
+    fn padded(mut bytes: Vec<u8>) -> Vec<u8> {
+        bytes.resize(align_up(bytes.len() as u64) as usize, 0);
+        bytes
+    }
+
+    /// A round to the end of a half-full open chunk writes its whole pages
+    /// from the frozen chunk and copies only the partial page; the next
+    /// round starts at that page, and the bytes of every op are the file's.
+    #[test]
+    fn a_half_full_chunk_is_frozen_at_its_last_page_instead_of_copied() {
+        crate::runtime::block_on(async {
+            let mut tail = Tail::default();
+            let first = 600 * 1024 + 100;
+            tail.append(0, &pattern(0, first));
+            let ops = written(tail.write_ops(0, first as u64, None));
+            let page_end = align_down(first as u64);
+            assert_eq!(ops.len(), 2);
+            assert_eq!(ops[0], (0, pattern(0, page_end as usize), false));
+            assert_eq!(ops[1], (page_end, padded(pattern(page_end, 100)), true));
+            assert_eq!(tail.full_chunks_end(), Some(page_end));
+
+            // The next round rewrites the partial page (now in the fresh
+            // open chunk) and reaches past it: below half full, copied.
+            let second = 300 * 1024;
+            tail.append(first as u64, &pattern(first as u64, second));
+            let size = (first + second) as u64;
+            let ops = written(tail.write_ops(page_end, size, Some(page_end + 4096)));
+            assert_eq!(
+                ops,
+                vec![
+                    (page_end, pattern(page_end, 4096), true),
+                    (
+                        page_end + 4096,
+                        padded(pattern(page_end + 4096, (size - page_end - 4096) as usize)),
+                        true
+                    ),
+                ]
+            );
+            assert_eq!(
+                tail.copy_range(0, size),
+                Some(pattern(0, size as usize)),
+                "readers see every byte across the frozen and the open chunk"
+            );
+        });
+    }
+
+    /// A full chunk, and a frozen one, are written from the round's first
+    /// page on without a copy, even when earlier rounds wrote their start.
+    #[test]
+    fn sealed_chunks_are_written_from_any_page_without_a_copy() {
+        crate::runtime::block_on(async {
+            let mut tail = Tail::default();
+            let first = 200 * 1024 + 10; // below half: copied
+            tail.append(0, &pattern(0, first));
+            let ops = written(tail.write_ops(0, first as u64, None));
+            assert_eq!(ops, vec![(0, padded(pattern(0, first)), true)]);
+
+            let size = (WRITE_CHUNK_BYTES + 5000) as u64;
+            tail.append(first as u64, &pattern(first as u64, size as usize - first));
+            let from = align_down(first as u64);
+            let ops = written(tail.write_ops(from, size, None));
+            let chunk_end = WRITE_CHUNK_BYTES as u64;
+            assert_eq!(
+                ops,
+                vec![
+                    (from, pattern(from, (chunk_end - from) as usize), false),
+                    (chunk_end, padded(pattern(chunk_end, 5000)), true),
+                ]
+            );
+            assert_eq!(tail.cached_bytes(chunk_end), WRITE_CHUNK_BYTES as u64);
+        });
+    }
+
+    /// A frozen chunk holds its whole buffer: the budget counts that, and
+    /// eviction frees it only once its pages are final on disk.
+    #[test]
+    fn frozen_chunks_count_their_whole_buffer_and_evict_when_final() {
+        crate::runtime::block_on(async {
+            let mut tail = Tail::default();
+            let first = 700 * 1024 + 1;
+            tail.append(0, &pattern(0, first));
+            let ops = tail.write_ops(0, first as u64, None);
+            assert_eq!(ops.len(), 2);
+            drop(ops);
+            let page_end = align_down(first as u64);
+            assert_eq!(tail.cached_bytes(page_end - 1), 0, "not final yet");
+            assert_eq!(tail.cached_bytes(first as u64), WRITE_CHUNK_BYTES as u64);
+            tail.evict(first as u64, 0);
+            assert_eq!(tail.start(), Some(page_end));
+            assert_eq!(tail.copy_range(page_end, 1), Some(pattern(page_end, 1)));
+            assert_eq!(tail.copy_range(0, 1), None);
+        });
     }
 }

@@ -642,7 +642,12 @@ async fn execute(shared: &Shared, job: Job) -> Result<(), Failure> {
 async fn write_round(file: &DirectFile, ops: Vec<WriteOp>) -> Result<(), IoError> {
     let writes = ops.into_iter().map(|op| async move {
         match op {
-            WriteOp::Shared(buf, position) => file.write_shared(buf, position).await,
+            WriteOp::Shared {
+                buf,
+                offset,
+                len,
+                position,
+            } => file.write_shared(buf, offset, len, position).await,
             WriteOp::Owned(buf, position) => file.write(buf, position).await,
         }
     });

@@ -371,6 +371,8 @@ impl Drop for SleepNotifier {
 pub(crate) enum DmaSource {
     Owned(DmaBuffer),
     Shared(Rc<DmaBuffer>),
+    /// Ringlog patch 5: `len` bytes of a shared buffer from `start`.
+    SharedRange(Rc<DmaBuffer>, usize, usize),
 }
 
 impl DmaSource {
@@ -378,6 +380,7 @@ impl DmaSource {
         match self {
             DmaSource::Owned(buffer) => buffer.uring_buffer_id(),
             DmaSource::Shared(buffer) => buffer.uring_buffer_id(),
+            DmaSource::SharedRange(buffer, ..) => buffer.uring_buffer_id(),
         }
     }
 }
@@ -389,6 +392,7 @@ impl Deref for DmaSource {
         match &self {
             Self::Owned(buffer) => buffer.as_bytes(),
             Self::Shared(buffer) => buffer.as_bytes(),
+            Self::SharedRange(buffer, start, len) => &buffer.as_bytes()[*start..*start + *len],
         }
     }
 }
