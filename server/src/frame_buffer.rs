@@ -46,7 +46,20 @@ thread_local! {
 /// similar size). Only `..buffer.len()` is initialized: see
 /// [`initialize_to`].
 pub fn take(len: usize) -> Vec<u8> {
-    let pooled = POOL.with(|pool| {
+    pooled(len).unwrap_or_else(|| {
+        let size = if len <= FRAME_POOL_BUFFER_BYTES_MAX {
+            len.next_power_of_two().max(POOLED_BUFFER_BYTES_MIN)
+        } else {
+            len
+        };
+        // Reserved, not touched: pages are committed as they are written.
+        Vec::with_capacity(size)
+    })
+}
+
+/// The smallest pooled buffer with room for `len` bytes, if there is one.
+pub fn pooled(len: usize) -> Option<Vec<u8>> {
+    POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let best = pool
             .buffers
@@ -58,15 +71,6 @@ pub fn take(len: usize) -> Vec<u8> {
         let buffer = pool.buffers.swap_remove(best);
         pool.bytes -= buffer.capacity();
         Some(buffer)
-    });
-    pooled.unwrap_or_else(|| {
-        let size = if len <= FRAME_POOL_BUFFER_BYTES_MAX {
-            len.next_power_of_two().max(POOLED_BUFFER_BYTES_MIN)
-        } else {
-            len
-        };
-        // Reserved, not touched: pages are committed as they are written.
-        Vec::with_capacity(size)
     })
 }
 

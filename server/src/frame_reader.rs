@@ -113,7 +113,9 @@ pub struct FrameReader {
 impl FrameReader {
     pub fn new(request_max: usize, budget: Option<Rc<RequestBudget>>) -> FrameReader {
         FrameReader {
-            head: fresh_head(),
+            // Zeroed by the allocator: an idle connection commits only the
+            // pages its reads touch.
+            head: vec![0u8; READ_CHUNK_BYTES],
             frozen: None,
             start: 0,
             end: 0,
@@ -290,9 +292,12 @@ fn complete_small_frames_bytes(mut available: &[u8]) -> usize {
     total
 }
 
-/// A head buffer from the pool, `..READ_CHUNK_BYTES` initialized.
+/// A head buffer, `..READ_CHUNK_BYTES` initialized: from the pool, else
+/// zeroed by the allocator (so its pages are committed as reads touch them).
 fn fresh_head() -> Vec<u8> {
-    let mut head = frame_buffer::take(READ_CHUNK_BYTES);
+    let Some(mut head) = frame_buffer::pooled(READ_CHUNK_BYTES) else {
+        return vec![0u8; READ_CHUNK_BYTES];
+    };
     frame_buffer::initialize_to(&mut head, READ_CHUNK_BYTES);
     head
 }
