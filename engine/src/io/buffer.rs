@@ -26,6 +26,18 @@ impl AlignedBuf {
     pub fn len(&self) -> usize {
         self.0.len()
     }
+
+    /// Splits off `[at, len)` into a buffer of its own, the same bytes in
+    /// the same memory; `at` must be page aligned. The allocation goes back
+    /// to the pool when its last part is (see `recycle`).
+    pub fn split_off(&mut self, at: usize) -> AlignedBuf {
+        assert_eq!(
+            at as u64 % crate::limits::DIRECT_IO_ALIGN_BYTES,
+            0,
+            "split on a page"
+        );
+        AlignedBuf(self.0.split_off(at), self.1)
+    }
 }
 
 /// An aligned buffer frozen for sharing between a write and readers, with
@@ -69,6 +81,8 @@ thread_local! {
     /// kernel zeroing every page (measured: ~15% of the broker's CPU under
     /// produce load). Their old bytes are never written or read: a chunk
     /// only exposes what it was filled with, and partial writes zero the rest.
+    /// A buffer split into parts comes back when its last frozen part goes;
+    /// if the last part alive was an open chunk's, it is freed instead.
     ///
     /// A buffer only serves the executor that allocated it: glommio may
     /// carve it from that executor's io_uring-registered memory and write it
@@ -77,7 +91,13 @@ thread_local! {
     static CHUNK_POOL: std::cell::RefCell<ChunkPool> = std::cell::RefCell::new(ChunkPool::default());
 }
 
+/// Keeps a chunk's buffer for reuse once no part of it is alive: a chunk
+/// may have been split into parts (`AlignedBuf::split_off`), and the last
+/// part to go brings the whole buffer back.
 fn recycle(buf: DmaBuffer, executor_id: usize) {
+    let Some(buf) = buf.reclaim() else {
+        return;
+    };
     if buf.len() != WRITE_CHUNK_BYTES {
         return;
     }
@@ -113,4 +133,36 @@ pub fn alloc(len: usize) -> AlignedBuf {
         }
     }
     AlignedBuf(glommio::allocate_dma_buffer(len), executor_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pooled() -> usize {
+        CHUNK_POOL.with(|pool| pool.borrow().buffers.len())
+    }
+
+    /// A chunk split into parts shares one buffer, and the buffer goes
+    /// back to the pool, whole and with its bytes, when its last part goes.
+    #[test]
+    fn a_split_chunk_comes_back_whole_when_its_last_part_goes() {
+        crate::runtime::block_on(async {
+            let mut first = alloc(WRITE_CHUNK_BYTES);
+            first.as_bytes_mut()[0] = 7;
+            first.as_bytes_mut()[8192] = 9;
+            let rest = first.split_off(8192);
+            assert_eq!((first.len(), rest.len()), (8192, WRITE_CHUNK_BYTES - 8192));
+            assert_eq!(rest.as_bytes()[0], 9, "the same memory");
+            let (first, rest) = (SharedBuf::freeze(first), SharedBuf::freeze(rest));
+            let before = pooled();
+            drop(rest);
+            assert_eq!(pooled(), before, "a part is not the whole buffer");
+            drop(first);
+            assert_eq!(pooled(), before + 1);
+            let again = alloc(WRITE_CHUNK_BYTES);
+            assert_eq!(again.len(), WRITE_CHUNK_BYTES);
+            assert_eq!((again.as_bytes()[0], again.as_bytes()[8192]), (7, 9));
+        });
+    }
 }

@@ -9,15 +9,19 @@
 //!  memory:          [ chunk 0 (1 MiB) ][ chunk 1 ][ chunk 2 ... ]
 //! ```
 //! Chunks are aligned for direct I/O. Only the last chunk is open for
-//! appends; the others are frozen (shared, immutable) and any page-aligned
-//! range of them is written straight from memory. A round that writes to
-//! the end of a half-full open chunk freezes it at its last whole page and
-//! moves that partial page (less than 4 KiB) into a fresh open chunk, so its
-//! bytes go to the disk without a copy too; below half full, the round's
-//! part of the open chunk is copied into a buffer of its own instead (a
-//! frozen chunk costs a whole 1 MiB buffer however little it holds). Either
-//! way a page is never in two writes at once, and the bytes a write reads
-//! never change under it.
+//! appends; the others are frozen (shared, immutable), and any page range
+//! of them is written straight from memory. A round that writes to the end
+//! of the open chunk splits it at its last whole page: the part before is
+//! frozen and written in place, the part from that page on (the partial
+//! page's bytes already in it) stays open, in the same buffer. Only the
+//! partial page is copied, into a write of its own (under 4 KiB). So a page
+//! is never in two writes at once, the bytes a write reads never change
+//! under it, and nothing is copied twice.
+//!
+//! ```text
+//!  one 1 MiB buffer:  [ frozen part | frozen part |partial page... open part ]
+//!                       round n       round n+1    ^ next round splits here
+//! ```
 
 use std::collections::VecDeque;
 
@@ -47,8 +51,16 @@ impl Chunk {
         self.start + self.filled as u64
     }
 
+    /// Bytes the chunk's buffer (or part of one) holds room for.
+    fn capacity(&self) -> usize {
+        match &self.buf {
+            ChunkBuf::Open(buf) => buf.len(),
+            ChunkBuf::Frozen(buf) => buf.as_bytes().len(),
+        }
+    }
+
     fn is_full(&self) -> bool {
-        self.filled == WRITE_CHUNK_BYTES
+        self.filled == self.capacity()
     }
 
     /// Takes no more appends: full, or frozen at a page boundary.
@@ -90,11 +102,6 @@ pub enum WriteOp {
     },
     Owned(AlignedBuf, u64),
 }
-
-/// A round freezes the open chunk (instead of copying its part) only when
-/// the chunk is at least this full: a frozen chunk keeps its whole buffer
-/// until evicted, so this bounds the memory a chunk costs per byte it holds.
-const FREEZE_FILLED_MIN: usize = WRITE_CHUNK_BYTES / 2;
 
 #[derive(Default)]
 pub struct Tail {
@@ -161,7 +168,7 @@ impl Tail {
             let ChunkBuf::Open(buf) = &mut chunk.buf else {
                 unreachable!("a frozen chunk is sealed");
             };
-            let take = bytes.len().min(WRITE_CHUNK_BYTES - chunk.filled);
+            let take = bytes.len().min(buf.len() - chunk.filled);
             buf.as_bytes_mut()[chunk.filled..chunk.filled + take].copy_from_slice(&bytes[..take]);
             chunk.filled += take;
             bytes = &bytes[take..];
@@ -213,29 +220,26 @@ impl Tail {
         ops
     }
 
-    /// Before a round writes `[from, size)` to the end of a half-full open
-    /// chunk: freezes that chunk at its last whole page, and opens the next
-    /// chunk with the partial page's bytes, so the round's whole pages go
-    /// out of the frozen chunk without a copy.
+    /// Before a round writes `[from, size)` to the end of the open chunk:
+    /// splits it at its last whole page, freezing the part before (which
+    /// the round then writes in place) and leaving the part from that page
+    /// on open, the partial page's bytes already in it.
     fn freeze_open_chunk_for(&mut self, from: u64, size: u64) {
         let Some(last) = self.chunks.back_mut() else {
             return;
         };
         let page_end = align_down(last.end());
-        if last.is_sealed()
-            || last.end() != size
-            || page_end <= from.max(last.start)
-            || last.filled < FREEZE_FILLED_MIN
-        {
+        if last.is_sealed() || last.end() != size || page_end <= from.max(last.start) {
             return;
         }
-        let mut next = alloc(WRITE_CHUNK_BYTES);
-        let partial = &last.bytes()[(page_end - last.start) as usize..];
-        next.as_bytes_mut()[..partial.len()].copy_from_slice(partial);
+        let ChunkBuf::Open(buf) = &mut last.buf else {
+            unreachable!("an open chunk is not sealed");
+        };
+        let rest = buf.split_off((page_end - last.start) as usize);
         let next = Chunk {
             start: page_end,
-            filled: partial.len(),
-            buf: ChunkBuf::Open(next),
+            filled: (last.end() - page_end) as usize,
+            buf: ChunkBuf::Open(rest),
         };
         last.filled = (page_end - last.start) as usize;
         last.freeze();
@@ -278,17 +282,15 @@ impl Tail {
         }
     }
 
-    /// Memory `evict` could free: the buffers of sealed chunks whose pages
-    /// are all final on disk (below `align_down(written)`), each a whole
-    /// chunk however much of it is filled. The rest is needed to write.
+    /// Bytes `evict` could drop: sealed chunks of pages that are final on
+    /// disk (below `align_down(written)`). The rest is needed to write.
     pub fn cached_bytes(&self, written: u64) -> u64 {
         let final_end = align_down(written);
-        let chunks = self
-            .chunks
+        self.chunks
             .iter()
             .take_while(|chunk| chunk.is_sealed() && chunk.end() <= final_end)
-            .count();
-        (chunks * WRITE_CHUNK_BYTES) as u64
+            .map(|chunk| chunk.filled as u64)
+            .sum()
     }
 
     pub fn clear(&mut self) {
@@ -328,88 +330,93 @@ mod tests {
         bytes
     }
 
-    /// A round to the end of a half-full open chunk writes its whole pages
-    /// from the frozen chunk and copies only the partial page; the next
-    /// round starts at that page, and the bytes of every op are the file's.
+    /// A round to the end of the open chunk writes its whole pages from the
+    /// chunk itself and copies only the partial page, which stays in the
+    /// open part of the same buffer; the next round rewrites that page from
+    /// a copy (it splits there, see `writer::take_round`) and the rest in
+    /// place again. Readers see every byte across the parts.
     #[test]
-    fn a_half_full_chunk_is_frozen_at_its_last_page_instead_of_copied() {
+    fn rounds_write_the_open_chunk_in_place_but_its_partial_page() {
         crate::runtime::block_on(async {
             let mut tail = Tail::default();
             let first = 600 * 1024 + 100;
             tail.append(0, &pattern(0, first));
             let ops = written(tail.write_ops(0, first as u64, None));
             let page_end = align_down(first as u64);
-            assert_eq!(ops.len(), 2);
-            assert_eq!(ops[0], (0, pattern(0, page_end as usize), false));
-            assert_eq!(ops[1], (page_end, padded(pattern(page_end, 100)), true));
+            assert_eq!(
+                ops,
+                vec![
+                    (0, pattern(0, page_end as usize), false),
+                    (page_end, padded(pattern(page_end, 100)), true),
+                ]
+            );
             assert_eq!(tail.full_chunks_end(), Some(page_end));
 
-            // The next round rewrites the partial page (now in the fresh
-            // open chunk) and reaches past it: below half full, copied.
             let second = 300 * 1024;
             tail.append(first as u64, &pattern(first as u64, second));
             let size = (first + second) as u64;
-            let ops = written(tail.write_ops(page_end, size, Some(page_end + 4096)));
+            let split = page_end + 4096;
+            let ops = written(tail.write_ops(page_end, size, Some(split)));
+            let last_page = align_down(size);
             assert_eq!(
                 ops,
                 vec![
                     (page_end, pattern(page_end, 4096), true),
+                    (split, pattern(split, (last_page - split) as usize), false),
                     (
-                        page_end + 4096,
-                        padded(pattern(page_end + 4096, (size - page_end - 4096) as usize)),
+                        last_page,
+                        padded(pattern(last_page, (size - last_page) as usize)),
                         true
                     ),
                 ]
             );
-            assert_eq!(
-                tail.copy_range(0, size),
-                Some(pattern(0, size as usize)),
-                "readers see every byte across the frozen and the open chunk"
-            );
+            assert_eq!(tail.copy_range(0, size), Some(pattern(0, size as usize)));
         });
     }
 
-    /// A full chunk, and a frozen one, are written from the round's first
-    /// page on without a copy, even when earlier rounds wrote their start.
+    /// The open part of a split buffer fills to the buffer's end, is
+    /// written whole without a copy, and the next bytes go to a new chunk.
     #[test]
-    fn sealed_chunks_are_written_from_any_page_without_a_copy() {
+    fn the_open_part_of_a_split_chunk_fills_to_the_buffer_end() {
         crate::runtime::block_on(async {
             let mut tail = Tail::default();
-            let first = 200 * 1024 + 10; // below half: copied
+            let first = 200 * 1024 + 10;
             tail.append(0, &pattern(0, first));
-            let ops = written(tail.write_ops(0, first as u64, None));
-            assert_eq!(ops, vec![(0, padded(pattern(0, first)), true)]);
+            let from = align_down(first as u64);
+            assert_eq!(tail.write_ops(0, first as u64, None).len(), 2);
 
             let size = (WRITE_CHUNK_BYTES + 5000) as u64;
             tail.append(first as u64, &pattern(first as u64, size as usize - first));
-            let from = align_down(first as u64);
             let ops = written(tail.write_ops(from, size, None));
             let chunk_end = WRITE_CHUNK_BYTES as u64;
             assert_eq!(
                 ops,
                 vec![
                     (from, pattern(from, (chunk_end - from) as usize), false),
-                    (chunk_end, padded(pattern(chunk_end, 5000)), true),
+                    (chunk_end, pattern(chunk_end, 4096), false),
+                    (
+                        chunk_end + 4096,
+                        padded(pattern(chunk_end + 4096, 904)),
+                        true
+                    ),
                 ]
             );
-            assert_eq!(tail.cached_bytes(chunk_end), WRITE_CHUNK_BYTES as u64);
+            assert_eq!(tail.cached_bytes(chunk_end), chunk_end);
+            assert_eq!(tail.copy_range(0, size), Some(pattern(0, size as usize)));
         });
     }
 
-    /// A frozen chunk holds its whole buffer: the budget counts that, and
-    /// eviction frees it only once its pages are final on disk.
+    /// Frozen parts are cache once their pages are final, and evict then.
     #[test]
-    fn frozen_chunks_count_their_whole_buffer_and_evict_when_final() {
+    fn frozen_parts_evict_when_final() {
         crate::runtime::block_on(async {
             let mut tail = Tail::default();
             let first = 700 * 1024 + 1;
             tail.append(0, &pattern(0, first));
-            let ops = tail.write_ops(0, first as u64, None);
-            assert_eq!(ops.len(), 2);
-            drop(ops);
+            assert_eq!(tail.write_ops(0, first as u64, None).len(), 2);
             let page_end = align_down(first as u64);
             assert_eq!(tail.cached_bytes(page_end - 1), 0, "not final yet");
-            assert_eq!(tail.cached_bytes(first as u64), WRITE_CHUNK_BYTES as u64);
+            assert_eq!(tail.cached_bytes(first as u64), page_end);
             tail.evict(first as u64, 0);
             assert_eq!(tail.start(), Some(page_end));
             assert_eq!(tail.copy_range(page_end, 1), Some(pattern(page_end, 1)));

@@ -8,7 +8,7 @@
 // but in the near future they can be coming from memory-areas
 // that are pre-registered for I/O uring.
 
-use std::ptr;
+use std::{ptr, rc::Rc};
 
 use crate::sys::uring::UringBuffer;
 use alloc::alloc::Layout;
@@ -64,10 +64,13 @@ impl BufferStorage {
         }
     }
 
-    fn as_mut_ptr(&mut self) -> *mut u8 {
+    /// Ringlog patch 6: the allocation may be shared by the disjoint parts
+    /// of a split buffer (`DmaBuffer::split_off`), so a part writes through
+    /// the allocation's own pointer, reached from a shared reference.
+    fn as_mut_ptr(&self) -> *mut u8 {
         match self {
-            BufferStorage::Sys(x) => x.as_mut_ptr(),
-            BufferStorage::Uring(x) => x.as_mut_ptr(),
+            BufferStorage::Sys(x) => x.data.as_ptr(),
+            BufferStorage::Uring(x) => x.as_ptr() as *mut u8,
             BufferStorage::EventFd(x) => *x,
         }
     }
@@ -83,7 +86,11 @@ impl BufferStorage {
 /// The `DmaBuffer` is a buffer that adheres to those properties making it
 /// suitable for io_uring's Direct I/O.
 pub struct DmaBuffer {
-    storage: BufferStorage,
+    // Ringlog patch 6: shared by the parts of a split buffer, which cover
+    // disjoint ranges of it.
+    storage: Rc<BufferStorage>,
+    // The size of the whole allocation.
+    whole: usize,
     // Invariant: trim + size are at most one byte past the original allocation.
     trim: usize,
     size: usize,
@@ -92,7 +99,8 @@ pub struct DmaBuffer {
 impl DmaBuffer {
     pub(crate) fn new(size: usize) -> Option<DmaBuffer> {
         Some(DmaBuffer {
-            storage: BufferStorage::Sys(SysAlloc::new(size)?),
+            storage: Rc::new(BufferStorage::Sys(SysAlloc::new(size)?)),
+            whole: size,
             size,
             trim: 0,
         })
@@ -100,14 +108,50 @@ impl DmaBuffer {
 
     pub(crate) fn with_storage(size: usize, storage: BufferStorage) -> DmaBuffer {
         DmaBuffer {
-            storage,
+            storage: Rc::new(storage),
+            whole: size,
             size,
             trim: 0,
         }
     }
 
+    /// Ringlog patch 6: splits the buffer in two at `at`: this one keeps
+    /// `[0, at)` and the returned one holds `[at, len)`, the same bytes in
+    /// the same memory (no copy). The two share the allocation, which is
+    /// freed when both are dropped. For direct I/O, `at` must be aligned.
+    ///
+    /// # Panics
+    /// If `at` is past the end of the buffer.
+    pub fn split_off(&mut self, at: usize) -> DmaBuffer {
+        assert!(at <= self.size, "split at {at} past {}", self.size);
+        let rest = DmaBuffer {
+            storage: self.storage.clone(),
+            whole: self.whole,
+            trim: self.trim + at,
+            size: self.size - at,
+        };
+        self.size = at;
+        rest
+    }
+
+    /// Ringlog patch 6: if no other part of this buffer's allocation is
+    /// alive (see [`split_off`](#method.split_off)), the whole allocation
+    /// as one buffer, with the bytes it holds; otherwise `None`, and this
+    /// part is dropped.
+    pub fn reclaim(self) -> Option<DmaBuffer> {
+        if Rc::strong_count(&self.storage) != 1 {
+            return None;
+        }
+        Some(DmaBuffer {
+            storage: self.storage,
+            whole: self.whole,
+            trim: 0,
+            size: self.whole,
+        })
+    }
+
     pub(crate) fn uring_buffer_id(&self) -> Option<u32> {
-        match &self.storage {
+        match &*self.storage {
             BufferStorage::Uring(x) => x.uring_buffer_id(),
             _ => None,
         }
