@@ -329,6 +329,21 @@ mod tests {
         steps: Vec<usize>,
         step: usize,
         stall: bool,
+        /// The size of every read asked of it.
+        asked: Vec<usize>,
+    }
+
+    impl Trickle {
+        fn new(bytes: Vec<u8>, steps: Vec<usize>) -> Trickle {
+            Trickle {
+                bytes,
+                position: 0,
+                steps,
+                step: 0,
+                stall: false,
+                asked: Vec::new(),
+            }
+        }
     }
 
     impl AsyncRead for Trickle {
@@ -340,6 +355,7 @@ mod tests {
             if self.stall && self.position == self.bytes.len() {
                 return Poll::Pending;
             }
+            self.asked.push(buffer.len());
             let step = self.steps[self.step % self.steps.len()];
             self.step += 1;
             let count = step.min(buffer.len()).min(self.bytes.len() - self.position);
@@ -357,13 +373,7 @@ mod tests {
     }
 
     fn read_all(bytes: Vec<u8>, steps: Vec<usize>) -> (Vec<Bytes>, Result<(), FrameError>) {
-        let mut stream = Trickle {
-            bytes,
-            position: 0,
-            steps,
-            step: 0,
-            stall: false,
-        };
+        let mut stream = Trickle::new(bytes, steps);
         let mut reader = FrameReader::new(10 << 20, None);
         let mut frames = Vec::new();
         let ended = futures_lite::future::block_on(async {
@@ -469,35 +479,12 @@ mod tests {
     /// each 100 KB frame's first read into it brings all of its body).
     #[test]
     fn after_a_large_frame_only_the_next_prefix_goes_through_the_head() {
-        struct Recorder {
-            bytes: Vec<u8>,
-            position: usize,
-            asked: Vec<usize>,
-        }
-        impl AsyncRead for Recorder {
-            fn poll_read(
-                mut self: Pin<&mut Self>,
-                _: &mut std::task::Context<'_>,
-                buffer: &mut [u8],
-            ) -> Poll<std::io::Result<usize>> {
-                self.asked.push(buffer.len());
-                let count = buffer.len().min(self.bytes.len() - self.position);
-                let position = self.position;
-                buffer[..count].copy_from_slice(&self.bytes[position..position + count]);
-                self.position += count;
-                Poll::Ready(Ok(count))
-            }
-        }
         let sizes = [100_000, 100_000, 100_000, 50, 100_000];
         let mut bytes = Vec::new();
         for (index, size) in sizes.iter().enumerate() {
             bytes.extend(frame(*size, index as u8));
         }
-        let mut stream = Recorder {
-            bytes,
-            position: 0,
-            asked: Vec::new(),
-        };
+        let mut stream = Trickle::new(bytes, vec![usize::MAX]);
         let mut reader = FrameReader::new(1 << 20, None);
         for (index, size) in sizes.iter().enumerate() {
             let got = futures_lite::future::block_on(reader.next(&mut stream))
@@ -535,11 +522,8 @@ mod tests {
         let mut bytes = (size as i32).to_be_bytes().to_vec();
         bytes.extend(std::iter::repeat_n(7u8, 200_000));
         let mut stream = Trickle {
-            bytes,
-            position: 0,
-            steps: vec![usize::MAX],
-            step: 0,
             stall: true,
+            ..Trickle::new(bytes, vec![usize::MAX])
         };
         let mut reader = FrameReader::new(size, None);
         let pending = futures_lite::future::block_on(futures_lite::future::poll_once(
