@@ -96,7 +96,13 @@ fn config_for(random: &mut XorShift) -> LogConfig {
 
 fn random_batch(random: &mut XorShift, tag: u64) -> Vec<u8> {
     let records = 1 + random.below(6) as usize;
-    let value_bytes = [8, 100, 700, 1500, 3000][random.below(5) as usize];
+    // Now and then a batch of 50-300 KB, so that some rounds write 128 KiB
+    // or more of the open tail chunk and split it in place (`tail.rs`).
+    let value_bytes = if random.chance(1, 30) {
+        50_000
+    } else {
+        [8, 100, 700, 1500, 3000][random.below(5) as usize]
+    };
     batch(tag, records, value_bytes, 1_700_000_000_000)
 }
 
