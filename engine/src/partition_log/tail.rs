@@ -10,13 +10,16 @@
 //! ```
 //! Chunks are aligned for direct I/O. Only the last chunk is open for
 //! appends; the others are frozen (shared, immutable), and any page range
-//! of them is written straight from memory. A round that writes to the end
-//! of the open chunk splits it at its last whole page: the part before is
-//! frozen and written in place, the part from that page on (the partial
-//! page's bytes already in it) stays open, in the same buffer. Only the
-//! partial page is copied, into a write of its own (under 4 KiB). So a page
-//! is never in two writes at once, the bytes a write reads never change
-//! under it, and nothing is copied twice.
+//! of them is written straight from memory. A round that writes at least
+//! `SPLIT_PAGES_BYTES_MIN` of whole pages to the end of the open chunk
+//! splits it at its last whole page: the part before is frozen and written
+//! in place, the part from that page on (the partial page's bytes already
+//! in it) stays open, in the same buffer, and only the partial page is
+//! copied, into a write of its own (under 4 KiB). A smaller round copies
+//! its part of the open chunk into one write instead (a split would make
+//! it two, and a write costs more than the copy). Either way a page is
+//! never in two writes at once, and the bytes a write reads never change
+//! under it.
 //!
 //! ```text
 //!  one 1 MiB buffer:  [ frozen part | frozen part |partial page... open part ]
