@@ -54,21 +54,12 @@ impl Chunk {
         self.start + self.filled as u64
     }
 
-    /// Bytes the chunk's buffer (or part of one) holds room for.
-    fn capacity(&self) -> usize {
-        match &self.buf {
-            ChunkBuf::Open(buf) => buf.len(),
-            ChunkBuf::Frozen(buf) => buf.as_bytes().len(),
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.filled == self.capacity()
-    }
-
-    /// Takes no more appends: full, or frozen at a page boundary.
+    /// Takes no more appends: frozen, or its buffer (or part of one) full.
     fn is_sealed(&self) -> bool {
-        self.is_full() || matches!(self.buf, ChunkBuf::Frozen(_))
+        match &self.buf {
+            ChunkBuf::Open(buf) => self.filled == buf.len(),
+            ChunkBuf::Frozen(_) => true,
+        }
     }
 
     /// Freezes the chunk so a write and readers can share it; it takes no
@@ -202,7 +193,7 @@ impl Tail {
     }
 
     fn write_ops_within(&mut self, from: u64, size: u64) -> Vec<WriteOp> {
-        self.freeze_open_chunk_for(from, size);
+        self.split_open_chunk_for(from, size);
         let mut ops = Vec::new();
         for chunk in self.chunks.iter_mut() {
             if chunk.end() <= from || chunk.start >= size {
@@ -234,7 +225,7 @@ impl Tail {
     /// splits it at its last whole page, freezing the part before (which
     /// the round then writes in place) and leaving the part from that page
     /// on open, the partial page's bytes already in it.
-    fn freeze_open_chunk_for(&mut self, from: u64, size: u64) {
+    fn split_open_chunk_for(&mut self, from: u64, size: u64) {
         let Some(last) = self.chunks.back_mut() else {
             return;
         };

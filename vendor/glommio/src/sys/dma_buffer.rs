@@ -35,7 +35,8 @@ impl SysAlloc {
         self.data.as_ptr()
     }
 
-    fn as_mut_ptr(&mut self) -> *mut u8 {
+    // Ringlog patch 6: `&self` (see `BufferStorage::as_mut_ptr`).
+    fn as_mut_ptr(&self) -> *mut u8 {
         self.data.as_ptr()
     }
 }
@@ -69,8 +70,8 @@ impl BufferStorage {
     /// the allocation's own pointer, reached from a shared reference.
     fn as_mut_ptr(&self) -> *mut u8 {
         match self {
-            BufferStorage::Sys(x) => x.data.as_ptr(),
-            BufferStorage::Uring(x) => x.as_ptr() as *mut u8,
+            BufferStorage::Sys(x) => x.as_mut_ptr(),
+            BufferStorage::Uring(x) => x.as_mut_ptr(),
             BufferStorage::EventFd(x) => *x,
         }
     }

@@ -184,7 +184,8 @@ impl UringBuffer {
         self.data.as_ptr()
     }
 
-    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
+    // Ringlog patch 6: `&self` (see `BufferStorage::as_mut_ptr`).
+    pub(crate) fn as_mut_ptr(&self) -> *mut u8 {
         self.data.as_ptr()
     }
 
