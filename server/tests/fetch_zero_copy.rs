@@ -7,16 +7,6 @@ mod support;
 use support::kafka::*;
 use support::*;
 
-fn counter(log: &str, name: &str) -> u64 {
-    log.lines()
-        .filter(|line| line.contains("fetch record bytes"))
-        .filter_map(|line| {
-            let start = line.find(&format!("{name}="))? + name.len() + 1;
-            line[start..].split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .sum()
-}
-
 #[test]
 fn catch_up_reads_go_file_to_socket() {
     let mut broker = Broker::start_logged(2, &["log.segment.bytes=4194304", "num.partitions=2"]);
@@ -52,8 +42,8 @@ fn catch_up_reads_go_file_to_socket() {
     }
     broker.stop();
     let log = broker.log_text();
-    let sendfile = counter(&log, "sendfile_bytes");
-    let memory = counter(&log, "memory_record_bytes");
+    let sendfile = fetch_counter(&log, "sendfile_bytes");
+    let memory = fetch_counter(&log, "memory_record_bytes");
     let payload: u64 = sent.iter().map(|record| record.value.len() as u64).sum();
     eprintln!("values {payload} bytes; sendfile {sendfile} bytes; from memory {memory} bytes");
     assert!(

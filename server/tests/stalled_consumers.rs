@@ -191,3 +191,46 @@ fn consumers_that_never_read_do_not_stall_the_shard() {
 fn raw_is_reset(result: &std::io::Result<usize>) -> bool {
     matches!(result, Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset)
 }
+
+#[test]
+fn a_consumer_that_pauses_gets_every_byte_of_answers_from_memory() {
+    let mut broker = Broker::start_logged(1, &[]);
+    create_topic(&broker, "recent", 1);
+    // 2.4 MB just appended: the active segment's tail (4 MiB in memory)
+    // holds it, so the answers' records are byte parts, not file ranges.
+    let mut loader = Raw::connect(&broker);
+    let batches: Vec<Bytes> = (0..3u8).map(|tag| batch(8, 100_000, b'a' + tag)).collect();
+    for batch in &batches {
+        assert_eq!(loader.produce("recent", 0, batch.clone()).error_code, 0);
+    }
+    let stored_bytes: usize = batches.iter().map(|batch| batch.len()).sum();
+    let values: Vec<String> = (0..3u8)
+        .flat_map(|tag| std::iter::repeat_n(((b'a' + tag) as char).to_string().repeat(100_000), 8))
+        .collect();
+
+    // Twelve pipelined fetches of all of it (29 MB of answers) that the
+    // consumer does not read for a while: the socket fills, the broker
+    // waits for room and resumes where it stopped.
+    let mut consumer = Raw::connect(&broker);
+    let sent: Vec<i32> = (0..12)
+        .map(|_| consumer.send(ApiKey::Fetch, 12, &fetch_request("recent", 0, 0, 8 << 20)))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    for correlation_id in sent {
+        let (answered, mut response): (_, kafka_protocol::messages::FetchResponse) = consumer
+            .receive(ApiKey::Fetch, 12)
+            .expect("the fetch is answered");
+        assert_eq!(answered, correlation_id);
+        let data = response.responses.remove(0).partitions.remove(0);
+        assert_eq!(data.error_code, 0);
+        let records = data.records.unwrap_or_default();
+        assert_eq!(records.len(), stored_bytes, "every stored byte");
+        assert!(record_values(&records) == values, "the records, in order");
+    }
+    broker.stop();
+    let memory = fetch_counter(&broker.log_text(), "memory_record_bytes");
+    assert!(
+        memory >= 12 * stored_bytes as u64,
+        "{memory} record bytes from memory: the answers were not byte parts"
+    );
+}

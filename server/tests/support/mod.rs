@@ -531,3 +531,15 @@ pub fn record_values(mut bytes: &[u8]) -> Vec<String> {
     }
     out
 }
+
+/// The sum of a counter in the broker's "fetch record bytes" log lines
+/// (written when it stops), e.g. `sendfile_bytes`, `memory_record_bytes`.
+pub fn fetch_counter(log: &str, name: &str) -> u64 {
+    log.lines()
+        .filter(|line| line.contains("fetch record bytes"))
+        .filter_map(|line| {
+            let start = line.find(&format!("{name}="))? + name.len() + 1;
+            line[start..].split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
