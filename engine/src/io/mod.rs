@@ -456,6 +456,19 @@ impl PlainFile {
         }
     }
 
+    /// Reads `len` bytes at `position` if the page cache holds all of them
+    /// (`preadv2` with `RWF_NOWAIT`: never waits for the disk, so it may
+    /// run on a shard); `None` when any is missing. Only for pages no
+    /// write will touch again: the cache may hold a page from before a
+    /// direct write that rewrote it. A simulated file has no cache.
+    pub fn read_cached(&self, position: u64, len: usize) -> Option<Vec<u8>> {
+        match self {
+            PlainFile::Os(file) => dma::read_cached(file, position, len),
+            #[cfg(feature = "fault-injection")]
+            PlainFile::Sim(_) => None,
+        }
+    }
+
     /// The descriptor for sendfile; a simulated file has none (-1, which
     /// sendfile refuses with EBADF): only engine tests use those.
     pub fn raw_fd(&self) -> RawFd {

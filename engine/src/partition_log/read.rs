@@ -267,23 +267,35 @@ impl PartitionLog {
     }
 
     /// Reads `len` bytes at `position` from memory if the tail holds them,
-    /// else from the file with direct I/O.
+    /// else from the page cache if it holds them (on the shard: a catch-up
+    /// reader's sendfile just read them there, so each fetch's header scan
+    /// would otherwise read the disk again on the blocking pool: 10% of a
+    /// warm consume's broker samples), else from the file with direct I/O.
     async fn bytes_at(&self, view: &SegmentView, position: u64, len: u64) -> Result<Vec<u8>> {
-        {
+        let memory_start = {
             let state = self.shared.state.borrow();
-            if let Some(segment) = state
+            let segment = state
                 .segments
                 .iter()
-                .find(|segment| segment.base_offset == view.base_offset)
-            {
-                if position >= segment.memory_start() {
-                    if let Some(bytes) = segment.tail.copy_range(position, len) {
-                        return Ok(bytes);
-                    }
+                .find(|segment| segment.base_offset == view.base_offset);
+            let memory_start = segment.map_or(u64::MAX, |segment| segment.memory_start());
+            if let Some(segment) = segment.filter(|_| position >= memory_start) {
+                if let Some(bytes) = segment.tail.copy_range(position, len) {
+                    return Ok(bytes);
                 }
             }
-        }
+            memory_start
+        };
         let file = self.open_file(view).await?;
+        // Pages below the tail are final, so a cached copy of them is
+        // current; the tail's pages may be rewritten, so they come from
+        // memory. Memory only shrinks from the front meanwhile: what was
+        // below it still is.
+        if position + len <= memory_start {
+            if let Some(bytes) = file.read_cached(position, len as usize) {
+                return Ok(bytes);
+            }
+        }
         Ok(file.direct.read(position, len as usize).await?)
     }
 

@@ -62,6 +62,12 @@ impl SegmentFile {
     ) -> std::io::Result<Vec<u8>> {
         self.plain.read_range_blocking(position.0, len)
     }
+
+    /// `len` bytes at `position` if the page cache holds them all; see
+    /// [`PlainFile::read_cached`].
+    pub(crate) fn read_cached(&self, position: u64, len: usize) -> Option<Vec<u8>> {
+        self.plain.read_cached(position, len)
+    }
 }
 
 impl AsRawFd for SegmentFile {
