@@ -43,13 +43,22 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         .map_err(|error| format!("cannot create log.dirs {}: {error}", log_dir.display()))?;
     let memlock = engine::runtime::memlock_limit_bytes().unwrap_or(0);
     let shards = config.num_shards();
-    let needed = engine::runtime::IO_MEMORY_BYTES as u64 * shards as u64;
-    if memlock < needed {
+    let io_memory = engine::runtime::io_memory_for(shards);
+    let needed = io_memory.per_shard as u64 * shards as u64;
+    if io_memory.charged && memlock < needed {
         return Err(format!(
             "RLIMIT_MEMLOCK is {memlock} bytes; io_uring needs {needed} for {shards} shards. \
              Raise it (ulimit -l, or LimitMEMLOCK= in the systemd unit)"
         ));
     }
+    tracing::info!(
+        "io_uring registered buffers: {} MiB per shard ({})",
+        io_memory.per_shard >> 20,
+        match io_memory.charged {
+            false => "CAP_IPC_LOCK: not charged to RLIMIT_MEMLOCK",
+            true => "within RLIMIT_MEMLOCK",
+        }
+    );
     let table = TopicTable::load(&log_dir)?;
     let listeners = bound_addresses(&config)?;
     for (listener, address) in &listeners {
@@ -91,7 +100,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         };
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("shard-{id}"))
-            .io_memory(engine::runtime::IO_MEMORY_BYTES)
+            .io_memory(io_memory.per_shard)
             // File operations block: threads free to run on any core.
             .blocking_thread_pool_placement(glommio::PoolPlacement::Unbound(FILE_OPERATION_THREADS))
             .spawn(move || async move { shard_main(started).await })

@@ -3,11 +3,14 @@
 //! the child, a log dir on ramfs, which has no O_DIRECT, one on tmpfs,
 //! which loses data at reboot) and must exit 1 naming what to fix.
 
-use std::os::unix::process::CommandExt;
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn doctor(log_dir: &Path, overrides: &[&str], memlock_bytes: Option<u64>) -> Output {
+use support::LockedMemory;
+
+fn doctor(log_dir: &Path, overrides: &[&str], memlock: Option<LockedMemory>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ringlog"));
     command
         .arg("doctor")
@@ -15,21 +18,8 @@ fn doctor(log_dir: &Path, overrides: &[&str], memlock_bytes: Option<u64>) -> Out
     for item in overrides {
         command.args(["--override", item]);
     }
-    if let Some(bytes) = memlock_bytes {
-        // What `prlimit --memlock=B:B` does to the child: setrlimit before exec.
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
-        unsafe {
-            command.pre_exec(move || {
-                let limit = nix::libc::rlimit {
-                    rlim_cur: bytes,
-                    rlim_max: bytes,
-                };
-                if nix::libc::setrlimit(nix::libc::RLIMIT_MEMLOCK, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+    if let Some(limit) = memlock {
+        limit.apply(&mut command);
     }
     command.output().unwrap()
 }
@@ -90,8 +80,13 @@ fn a_good_log_dir_passes_every_check_the_broker_needs() {
 #[test]
 fn a_memlock_limit_below_the_shards_needs_fails_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    // Two shards need 4 MiB of locked memory; give the child 1 MiB.
-    let output = doctor(dir.path(), &["num.shards=2"], Some(1024 * 1024));
+    // Two shards need 4 MiB of locked memory; give the child 1 MiB, and
+    // no CAP_IPC_LOCK (with it, the limit does not bind: below).
+    let limited = LockedMemory {
+        bytes: 1024 * 1024,
+        ipc_lock: false,
+    };
+    let output = doctor(dir.path(), &["num.shards=2"], Some(limited));
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     let failed = line(&text, "[FAIL]", "memlock:");
@@ -100,6 +95,27 @@ fn a_memlock_limit_below_the_shards_needs_fails_with_the_fix() {
     assert!(fix_of(&text, "memlock").contains("LimitMEMLOCK"), "{text}");
     // Everything else still passes: only memlock failed.
     assert!(text.contains(", 1 failed"), "{text}");
+}
+
+#[test]
+fn with_cap_ipc_lock_the_memlock_limit_does_not_bind() {
+    if !engine::runtime::may_lock_memory_unbounded() {
+        eprintln!("skipped: this process has no CAP_IPC_LOCK to pass on");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let limited = LockedMemory {
+        bytes: 1024 * 1024,
+        ipc_lock: true,
+    };
+    let output = doctor(dir.path(), &["num.shards=2"], Some(limited));
+    let text = stdout(&output);
+    let found = line(&text, "[ ok ]", "memlock:");
+    assert!(found.contains("soft limit 1.0 MiB"), "{found}");
+    assert!(
+        found.contains("2 shard(s) register 64.0 MiB each, not charged"),
+        "{found}"
+    );
 }
 
 #[test]

@@ -70,11 +70,24 @@ fn kernel_release() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// RLIMIT_MEMLOCK (soft) against what `serve` needs for `shards`.
+/// RLIMIT_MEMLOCK (soft) against what `serve` registers for `shards`.
 pub fn memlock(shards: usize) -> Finding {
     let check = "memlock";
-    let needed = engine::runtime::IO_MEMORY_BYTES as u64 * shards as u64;
+    let io_memory = engine::runtime::io_memory_for(shards);
     let (soft, hard) = limit(nix::libc::RLIMIT_MEMLOCK);
+    if !io_memory.charged {
+        return Finding::ok(
+            check,
+            format!(
+                "soft limit {}, hard {}; CAP_IPC_LOCK: {shards} shard(s) register {} each, \
+                 not charged to the limit",
+                limit_text(soft),
+                limit_text(hard),
+                human_bytes(io_memory.per_shard as u64)
+            ),
+        );
+    }
+    let needed = io_memory.per_shard as u64 * shards as u64;
     let found = format!(
         "soft limit {}, hard {}; {shards} shard(s) need {}",
         limit_text(soft),

@@ -34,6 +34,8 @@ pub struct Broker {
     pub log: Option<PathBuf>,
     /// RLIMIT_NOFILE (soft and hard) the broker runs under, if set.
     open_files_limit: Option<u64>,
+    /// RLIMIT_MEMLOCK (soft and hard) the broker runs under, if set.
+    locked_memory: Option<LockedMemory>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -80,9 +82,31 @@ impl Broker {
         Broker::launch(shards, overrides, None, true, Some(limit))
     }
 
+    /// Starts a logged broker under a locked-memory limit, with or without
+    /// CAP_IPC_LOCK (which frees io_uring's registered buffers from it).
+    pub fn start_with_locked_memory(shards: usize, limit: LockedMemory) -> Broker {
+        let mut broker = Broker::launch_unstarted(shards, &[], None, true, None);
+        broker.locked_memory = Some(limit);
+        broker.spawn();
+        broker
+    }
+
     /// Starts a broker: its data in `data`, or in a directory of its own;
     /// its log in a file when `logged`.
     fn launch(
+        shards: usize,
+        overrides: &[&str],
+        data: Option<PathBuf>,
+        logged: bool,
+        open_files_limit: Option<u64>,
+    ) -> Broker {
+        let mut broker =
+            Broker::launch_unstarted(shards, overrides, data, logged, open_files_limit);
+        broker.spawn();
+        broker
+    }
+
+    fn launch_unstarted(
         shards: usize,
         overrides: &[&str],
         data: Option<PathBuf>,
@@ -99,10 +123,10 @@ impl Broker {
             overrides: overrides.iter().map(|item| item.to_string()).collect(),
             log: logged.then(|| dir.path().join("broker.log")),
             open_files_limit,
+            locked_memory: None,
             _dir: Some(dir),
         };
         broker.second_port = other_free_port(broker.port);
-        broker.spawn();
         broker
     }
 
@@ -148,17 +172,11 @@ impl Broker {
             // SAFETY: setrlimit is async-signal-safe; the closure touches
             // nothing else between fork and exec.
             unsafe {
-                command.pre_exec(move || {
-                    let limit = nix::libc::rlimit {
-                        rlim_cur: limit,
-                        rlim_max: limit,
-                    };
-                    match nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) {
-                        0 => Ok(()),
-                        _ => Err(std::io::Error::last_os_error()),
-                    }
-                });
+                command.pre_exec(move || set_limit(nix::libc::RLIMIT_NOFILE, limit));
             }
+        }
+        if let Some(limit) = self.locked_memory {
+            limit.apply(&mut command);
         }
         let child = command
             .env("RUST_LOG", level)
@@ -419,6 +437,49 @@ impl Raw {
                     error.kind()
                 ),
             },
+        }
+    }
+}
+
+/// Sets a resource limit (soft and hard) in a child before exec.
+fn set_limit(resource: nix::libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let limit = nix::libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: setrlimit is async-signal-safe and reads only `limit`.
+    match unsafe { nix::libc::setrlimit(resource, &limit) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// The RLIMIT_MEMLOCK a child runs under, and whether it keeps
+/// CAP_IPC_LOCK: a root child takes its capabilities from the bounding set
+/// at exec, so dropping it there is what `setpriv --bounding-set=-ipc_lock`
+/// does.
+#[derive(Clone, Copy, Debug)]
+pub struct LockedMemory {
+    pub bytes: u64,
+    pub ipc_lock: bool,
+}
+
+impl LockedMemory {
+    pub fn apply(self, command: &mut Command) {
+        use std::os::unix::process::CommandExt;
+        const CAP_IPC_LOCK: nix::libc::c_ulong = 14;
+        // SAFETY: setrlimit and prctl are async-signal-safe; the closure
+        // touches nothing else between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                set_limit(nix::libc::RLIMIT_MEMLOCK, self.bytes)?;
+                if !self.ipc_lock
+                    && nix::libc::prctl(nix::libc::PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
     }
 }
