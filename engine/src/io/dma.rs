@@ -504,7 +504,6 @@ mod tests {
     #[test]
     fn cached_reads_return_cached_bytes_and_nothing_else() {
         use std::io::Write;
-        use std::os::fd::AsRawFd;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cached");
         let bytes: Vec<u8> = (0..64 * 1024u32).map(|at| (at * 7 % 251) as u8).collect();
@@ -517,18 +516,26 @@ mod tests {
         assert_eq!(read_cached(&file, 5000, 3000).unwrap(), bytes[5000..8000]);
         // Past the end is not "cached": a short read.
         assert_eq!(read_cached(&file, 60 * 1024, 8192), None);
-        // Dropped from the cache (clean pages): nothing, and no wait.
-        nix::fcntl::posix_fadvise(
-            file.as_raw_fd(),
-            0,
-            0,
-            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
-        )
-        .unwrap();
-        assert_eq!(read_cached(&file, 5000, 3000), None);
-        // A buffered read brings pages back; the cached read sees them.
+        // A page written with O_DIRECT, as the broker writes, is not in the
+        // cache (POSIX_FADV_DONTNEED is only advice, and a hole reads as
+        // zeros without I/O): nothing, and no wait.
+        let far = 3 << 20;
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let direct = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::libc::O_DIRECT)
+                .open(&path)
+                .unwrap();
+            let mut page = AlignedHeap::new(4096).unwrap();
+            page.as_mut().fill(7);
+            std::os::unix::fs::FileExt::write_all_at(&direct, page.as_mut(), far).unwrap();
+            direct.sync_all().unwrap();
+        }
+        assert_eq!(read_cached(&file, far, 3000), None);
+        // A buffered read brings the page in; the cached read sees it.
         let mut page = vec![0u8; 4096];
-        std::os::unix::fs::FileExt::read_exact_at(&file, &mut page, 8192).unwrap();
-        assert_eq!(read_cached(&file, 8192, 100).unwrap(), bytes[8192..8292]);
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut page, far).unwrap();
+        assert_eq!(read_cached(&file, far, 100).unwrap(), vec![7u8; 100]);
     }
 }
