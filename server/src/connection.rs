@@ -404,7 +404,7 @@ async fn write_reply(
 ) -> Result<(), Ended> {
     let written = match reply {
         Reply::Nothing => Ok(()),
-        Reply::Frame(bytes) => socket.stream.write_all(&bytes).await,
+        Reply::Frame(bytes) => write_bytes(socket, &[bytes]).await,
         Reply::Parts(parts) => write_parts(socket, parts).await,
         Reply::Close(reason) => {
             return Err(Ended::Closed {
