@@ -366,6 +366,33 @@ impl DirectFile {
         }
     }
 
+    /// Writes `len` bytes of a shared (frozen) chunk from `offset`, then
+    /// `last`, at an aligned position with one vectored write; a short
+    /// write is an error.
+    pub async fn write_gathered(
+        &self,
+        pages: SharedBuf,
+        offset: usize,
+        len: usize,
+        last: AlignedBuf,
+        position: u64,
+    ) -> IoResult<()> {
+        match self {
+            DirectFile::Dma(file) => {
+                file.write_gathered(pages, offset, len, last, position)
+                    .await
+            }
+            #[cfg(feature = "fault-injection")]
+            DirectFile::Sim(file) => {
+                let mut bytes = pages.as_bytes()[offset..offset + len].to_vec();
+                bytes.extend_from_slice(last.as_bytes());
+                file.write(position, &bytes)
+                    .await
+                    .map_err(sim_error("writing", file.path()))
+            }
+        }
+    }
+
     /// Reads up to `len` bytes at any position; short only at the end of the file.
     pub async fn read(&self, position: u64, len: usize) -> IoResult<Vec<u8>> {
         match self {

@@ -10,14 +10,14 @@
 //! ```
 //! Chunks are aligned for direct I/O. Only the last chunk is open for
 //! appends; the others are frozen (shared, immutable), and any page range
-//! of them is written straight from memory. A round that writes at least
-//! `SPLIT_PAGES_BYTES_MIN` of whole pages to the end of the open chunk
-//! splits it at its last whole page: the part before is frozen and written
-//! in place, the part from that page on (the partial page's bytes already
-//! in it) stays open, in the same buffer, and only the partial page is
-//! copied, into a write of its own (under 4 KiB). A smaller round copies
-//! its part of the open chunk into one write instead (a split would make
-//! it two, and a write costs more than the copy). Either way a page is
+//! of them is written straight from memory. A round that writes whole
+//! pages to the end of the open chunk splits it at its last whole page:
+//! the part before is frozen and written in place, the part from that page
+//! on (the partial page's bytes already in it) stays open, in the same
+//! buffer, and only the partial page is copied (under 4 KiB). A round of
+//! fewer than `GATHER_PAGES_BYTES_MAX` of whole pages writes them and the
+//! copied page with one vectored write; a larger one gives the pages a
+//! write of their own, from the registered buffer. Either way a page is
 //! never in two writes at once, and the bytes a write reads never change
 //! under it.
 //!
@@ -95,14 +95,25 @@ pub enum WriteOp {
         position: u64,
     },
     Owned(AlignedBuf, u64),
+    /// `len` bytes of whole pages of a frozen chunk from `offset`, then
+    /// the copied partial page after them: one vectored write at `position`.
+    Gathered {
+        pages: SharedBuf,
+        offset: usize,
+        len: usize,
+        last_page: AlignedBuf,
+        position: u64,
+    },
 }
 
-/// A round splits the open chunk only when it writes at least this many
-/// bytes of whole pages from it; a smaller part is copied, so that the
-/// round stays one write (with its partial page) instead of two: a write
-/// costs the shard more than copying this much (16 KiB batches: three
-/// writes a round cost 15% more broker CPU than two and a copy).
-const SPLIT_PAGES_BYTES_MIN: u64 = 128 * 1024;
+/// Whole pages of a round written together with its copied partial page
+/// (one vectored write) when they are fewer than this; from this many they
+/// are a write of their own. A write costs the shard more than a copy of
+/// a few pages (16 KiB batches: three writes a round cost 15% more broker
+/// CPU than two and a copy), but a vectored write has no fixed-buffer form:
+/// the kernel pins its pages each time (`gup_fast_fallback`, 4% of the
+/// broker's samples at 1 MiB batches when the pages of every write were pinned).
+const GATHER_PAGES_BYTES_MAX: u64 = 128 * 1024;
 
 #[derive(Default)]
 pub struct Tail {
@@ -181,11 +192,14 @@ impl Tail {
     /// it: see `writer::take_round` for why.
     pub fn write_ops(&mut self, from: u64, size: u64, split_at: Option<u64>) -> Vec<WriteOp> {
         assert_eq!(align_down(from), from, "writes start on a page");
+        // First, so that a partial page written again before `split_at` is
+        // written from the frozen part when the round goes past it.
+        self.split_open_chunk_for(from, size);
         match split_at {
             Some(split) if from < split && split < size => {
                 assert_eq!(align_down(split), split, "writes split on a page");
-                let mut ops = self.write_ops(from, split, None);
-                ops.extend(self.write_ops(split, size, None));
+                let mut ops = self.write_ops_within(from, split);
+                ops.extend(self.write_ops_within(split, size));
                 ops
             }
             _ => self.write_ops_within(from, size),
@@ -193,11 +207,11 @@ impl Tail {
     }
 
     fn write_ops_within(&mut self, from: u64, size: u64) -> Vec<WriteOp> {
-        self.split_open_chunk_for(from, size);
         let mut ops = Vec::new();
-        for chunk in self.chunks.iter_mut() {
-            if chunk.end() <= from || chunk.start >= size {
-                continue;
+        let first = self.chunks.partition_point(|chunk| chunk.end() <= from);
+        for chunk in self.chunks.range_mut(first..) {
+            if chunk.start >= size {
+                break;
             }
             let low = from.max(chunk.start);
             let high = chunk.end().min(size);
@@ -218,6 +232,7 @@ impl Tail {
             target[source.len()..].fill(0);
             ops.push(WriteOp::Owned(buf, low));
         }
+        gather_last_page(&mut ops);
         ops
     }
 
@@ -230,10 +245,7 @@ impl Tail {
             return;
         };
         let page_end = align_down(last.end());
-        if last.is_sealed()
-            || last.end() != size
-            || page_end < from.max(last.start) + SPLIT_PAGES_BYTES_MIN
-        {
+        if last.is_sealed() || last.end() != size || page_end <= from.max(last.start) {
             return;
         }
         let ChunkBuf::Open(buf) = &mut last.buf else {
@@ -258,9 +270,10 @@ impl Tail {
         }
         let end = position + len;
         let mut out = Vec::with_capacity(len as usize);
-        for chunk in &self.chunks {
-            if chunk.end() <= position || chunk.start >= end {
-                continue;
+        let first = self.chunks.partition_point(|chunk| chunk.end() <= position);
+        for chunk in self.chunks.range(first..) {
+            if chunk.start >= end {
+                break;
             }
             let low = position.max(chunk.start);
             let high = end.min(chunk.end());
@@ -290,16 +303,54 @@ impl Tail {
     /// disk (below `align_down(written)`). The rest is needed to write.
     pub fn cached_bytes(&self, written: u64) -> u64 {
         let final_end = align_down(written);
-        self.chunks
-            .iter()
-            .take_while(|chunk| chunk.is_sealed() && chunk.end() <= final_end)
-            .map(|chunk| chunk.filled as u64)
-            .sum()
+        // Sealed chunks come before the open one, in file order: the ones
+        // that count are a prefix, and the chunks are contiguous.
+        let count = self
+            .chunks
+            .partition_point(|chunk| chunk.is_sealed() && chunk.end() <= final_end);
+        match (self.chunks.front(), count.checked_sub(1)) {
+            (Some(front), Some(last)) => self.chunks[last].end() - front.start,
+            _ => 0,
+        }
     }
 
     pub fn clear(&mut self) {
         self.chunks.clear();
     }
+}
+
+/// A round's whole pages of a frozen chunk and the copied partial page
+/// right after them go out as one vectored write, unless the pages are
+/// many (see `GATHER_PAGES_BYTES_MAX`).
+fn gather_last_page(ops: &mut Vec<WriteOp>) {
+    let gather = match ops.as_slice() {
+        [.., WriteOp::Shared { len, position, .. }, WriteOp::Owned(_, last_position)] => {
+            position + *len as u64 == *last_position && (*len as u64) < GATHER_PAGES_BYTES_MAX
+        }
+        _ => false,
+    };
+    if !gather {
+        return;
+    }
+    let (
+        Some(WriteOp::Owned(last_page, _)),
+        Some(WriteOp::Shared {
+            buf,
+            offset,
+            len,
+            position,
+        }),
+    ) = (ops.pop(), ops.pop())
+    else {
+        unreachable!("matched above");
+    };
+    ops.push(WriteOp::Gathered {
+        pages: buf,
+        offset,
+        len,
+        last_page,
+        position,
+    });
 }
 
 #[cfg(test)]
@@ -310,12 +361,22 @@ mod tests {
         (from..from + len as u64).map(|i| (i % 251) as u8).collect()
     }
 
-    /// Each op as (file position, length, copied?), after checking that its
+    /// How an op writes its bytes.
+    #[derive(Debug, PartialEq)]
+    enum How {
+        InPlace,
+        Copied,
+        /// Whole pages in place and the copied partial page, one write.
+        Gathered,
+    }
+    use How::{Copied, Gathered, InPlace};
+
+    /// Each op as (file position, length, how), after checking that its
     /// bytes are the file's: the pattern up to `data_end`, zeros after.
-    fn written(ops: Vec<WriteOp>, data_end: u64) -> Vec<(u64, usize, bool)> {
+    fn written(ops: Vec<WriteOp>, data_end: u64) -> Vec<(u64, usize, How)> {
         ops.into_iter()
             .map(|op| {
-                let (position, bytes, copied) = match op {
+                let (position, bytes, how) = match op {
                     WriteOp::Shared {
                         buf,
                         offset,
@@ -324,9 +385,21 @@ mod tests {
                     } => (
                         position,
                         buf.as_bytes()[offset..offset + len].to_vec(),
-                        false,
+                        InPlace,
                     ),
-                    WriteOp::Owned(buf, position) => (position, buf.as_bytes().to_vec(), true),
+                    WriteOp::Owned(buf, position) => (position, buf.as_bytes().to_vec(), Copied),
+                    WriteOp::Gathered {
+                        pages,
+                        offset,
+                        len,
+                        last_page,
+                        position,
+                    } => {
+                        assert_eq!(last_page.len(), 4096, "one copied page");
+                        let mut bytes = pages.as_bytes()[offset..offset + len].to_vec();
+                        bytes.extend_from_slice(last_page.as_bytes());
+                        (position, bytes, Gathered)
+                    }
                 };
                 let data = data_end.saturating_sub(position).min(bytes.len() as u64) as usize;
                 assert!(
@@ -335,16 +408,18 @@ mod tests {
                     "the op at {position} ({} bytes) holds other bytes than the file's",
                     bytes.len()
                 );
-                (position, bytes.len(), copied)
+                (position, bytes.len(), how)
             })
             .collect()
     }
 
     /// A round to the end of the open chunk writes its whole pages from the
     /// chunk itself and copies only the partial page, which stays in the
-    /// open part of the same buffer; the next round rewrites that page from
-    /// a copy (it splits there, see `writer::take_round`) and the rest in
-    /// place again. Readers see every byte across the parts.
+    /// open part of the same buffer; the next round rewrites that page in
+    /// place too, in a write of its own (it splits there, see
+    /// `writer::take_round`), and its own pages in place again. Many whole
+    /// pages are a write apart from the partial page. Readers see every
+    /// byte across the parts.
     #[test]
     fn rounds_write_the_open_chunk_in_place_but_its_partial_page() {
         crate::runtime::block_on(async {
@@ -355,7 +430,7 @@ mod tests {
             let page_end = align_down(first as u64);
             assert_eq!(
                 ops,
-                vec![(0, page_end as usize, false), (page_end, 4096, true)]
+                vec![(0, page_end as usize, InPlace), (page_end, 4096, Copied)]
             );
             assert_eq!(tail.full_chunks_end(), Some(page_end));
 
@@ -368,9 +443,9 @@ mod tests {
             assert_eq!(
                 ops,
                 vec![
-                    (page_end, 4096, true),
-                    (split, (last_page - split) as usize, false),
-                    (last_page, 4096, true),
+                    (page_end, 4096, InPlace),
+                    (split, (last_page - split) as usize, InPlace),
+                    (last_page, 4096, Copied),
                 ]
             );
             assert_eq!(tail.copy_range(0, size), Some(pattern(0, size as usize)));
@@ -379,8 +454,8 @@ mod tests {
 
     /// The open part of a split buffer fills to the buffer's end, is
     /// written whole without a copy, and the next bytes go to a new chunk;
-    /// rounds with few whole pages in the open chunk copy them instead, so
-    /// that they stay one write.
+    /// rounds with few whole pages write them in place and their copied
+    /// partial page with one vectored write.
     #[test]
     fn the_open_part_of_a_split_chunk_fills_to_the_buffer_end() {
         crate::runtime::block_on(async {
@@ -389,7 +464,7 @@ mod tests {
             tail.append(0, &pattern(0, first));
             let from = align_down(first as u64);
             let ops = written(tail.write_ops(0, first as u64, None), first as u64);
-            assert_eq!(ops, vec![(0, from as usize, false), (from, 4096, true)]);
+            assert_eq!(ops, vec![(0, from as usize, InPlace), (from, 4096, Copied)]);
 
             let size = (WRITE_CHUNK_BYTES + 5000) as u64;
             tail.append(first as u64, &pattern(first as u64, size as usize - first));
@@ -398,8 +473,8 @@ mod tests {
             assert_eq!(
                 ops,
                 vec![
-                    (from, (chunk_end - from) as usize, false),
-                    (chunk_end, 8192, true),
+                    (from, (chunk_end - from) as usize, InPlace),
+                    (chunk_end, 8192, Gathered),
                 ]
             );
             assert_eq!(tail.cached_bytes(chunk_end), chunk_end);
@@ -409,8 +484,8 @@ mod tests {
             let from = align_down(size);
             let end = size + more as u64;
             let ops = written(tail.write_ops(from, end, None), end);
-            assert_eq!(ops, vec![(from, (align_up(end) - from) as usize, true)]);
-            assert_eq!(tail.full_chunks_end(), Some(chunk_end));
+            assert_eq!(ops, vec![(from, (align_up(end) - from) as usize, Gathered)]);
+            assert_eq!(tail.full_chunks_end(), Some(align_down(end)));
             assert_eq!(tail.copy_range(0, end), Some(pattern(0, end as usize)));
         });
     }
@@ -430,6 +505,57 @@ mod tests {
             assert_eq!(tail.start(), Some(page_end));
             assert_eq!(tail.copy_range(page_end, 1), Some(pattern(page_end, 1)));
             assert_eq!(tail.copy_range(0, 1), None);
+        });
+    }
+
+    /// Rounds of 16 KiB batches, as the writer plans them (a round first
+    /// rewrites the last partial page, in a write of its own): every whole
+    /// page is written in place, only the partial page is copied, and each
+    /// round is two writes. The tail then holds a part per round; reads,
+    /// cache accounting and eviction go across the parts.
+    #[test]
+    fn small_rounds_gather_their_pages_and_copy_only_the_partial_page() {
+        crate::runtime::block_on(async {
+            let mut tail = Tail::default();
+            let batch = 16 * 1024 + 700;
+            let mut size = 0u64;
+            let mut durable = 0u64;
+            for round in 0..40u64 {
+                tail.append(size, &pattern(size, batch));
+                size += batch as u64;
+                let from = align_down(durable);
+                let split = align_up(durable);
+                let ops = written(tail.write_ops(from, size, Some(split)), size);
+                let last_page = align_down(size);
+                let mut expected = Vec::new();
+                if split > from {
+                    expected.push((from, 4096, InPlace));
+                }
+                expected.push((split, (align_up(size) - split) as usize, Gathered));
+                assert_eq!(ops, expected, "round {round}");
+                assert_eq!(tail.full_chunks_end(), Some(last_page));
+                durable = size;
+            }
+            assert_eq!(tail.copy_range(0, size), Some(pattern(0, size as usize)));
+            let middle = 333 * 1024 + 17;
+            assert_eq!(
+                tail.copy_range(middle, 50_000),
+                Some(pattern(middle, 50_000))
+            );
+            let final_end = align_down(size);
+            assert_eq!(tail.cached_bytes(size), final_end);
+            tail.evict(size, 100 * 1024);
+            let start = tail.start().expect("a part stays");
+            assert!(
+                start > 0 && size - start <= 100 * 1024 + 20 * 1024,
+                "{start}"
+            );
+            assert_eq!(tail.cached_bytes(size), final_end - start);
+            assert_eq!(
+                tail.copy_range(start, size - start),
+                Some(pattern(start, (size - start) as usize))
+            );
+            assert_eq!(tail.copy_range(start - 1, 1), None);
         });
     }
 }

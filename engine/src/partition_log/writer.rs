@@ -649,6 +649,16 @@ async fn write_round(file: &DirectFile, ops: Vec<WriteOp>) -> Result<(), IoError
                 position,
             } => file.write_shared(buf, offset, len, position).await,
             WriteOp::Owned(buf, position) => file.write(buf, position).await,
+            WriteOp::Gathered {
+                pages,
+                offset,
+                len,
+                last_page,
+                position,
+            } => {
+                file.write_gathered(pages, offset, len, last_page, position)
+                    .await
+            }
         }
     });
     let mut failure = None;

@@ -373,6 +373,10 @@ pub(crate) enum DmaSource {
     Shared(Rc<DmaBuffer>),
     /// Ringlog patch 5: `len` bytes of a shared buffer from `start`.
     SharedRange(Rc<DmaBuffer>, usize, usize),
+    /// Ringlog patch 7: ranges of shared buffers written with one
+    /// `IORING_OP_WRITEV`, and the iovecs that point into them (the
+    /// buffers' memory does not move while they are held here).
+    Vectored(Vec<(Rc<DmaBuffer>, usize, usize)>, Vec<libc::iovec>),
 }
 
 impl DmaSource {
@@ -381,6 +385,8 @@ impl DmaSource {
             DmaSource::Owned(buffer) => buffer.uring_buffer_id(),
             DmaSource::Shared(buffer) => buffer.uring_buffer_id(),
             DmaSource::SharedRange(buffer, ..) => buffer.uring_buffer_id(),
+            // There is no fixed-buffer form of a vectored write.
+            DmaSource::Vectored(..) => None,
         }
     }
 }
@@ -393,6 +399,9 @@ impl Deref for DmaSource {
             Self::Owned(buffer) => buffer.as_bytes(),
             Self::Shared(buffer) => buffer.as_bytes(),
             Self::SharedRange(buffer, start, len) => &buffer.as_bytes()[*start..*start + *len],
+            // Its bytes are not one slice; only the write that submits it
+            // reads them, through the iovecs.
+            Self::Vectored(..) => &[],
         }
     }
 }

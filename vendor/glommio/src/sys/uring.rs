@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        membarrier, DirectIo, DmaSource, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -61,6 +61,8 @@ enum UringOpDescriptor {
     Cancel(u64),
     Write(*const u8, usize, u64),
     WriteFixed(*const u8, usize, u64, u32),
+    /// Ringlog patch 7: `IORING_OP_WRITEV` of `count` iovecs at `pos`.
+    Writev(*const libc::iovec, usize, u64),
     ReadFixed(u64, usize),
     Read(u64, usize),
     Open(*const u8, libc::c_int, u32),
@@ -378,6 +380,12 @@ fn fill_sqe<F>(
             UringOpDescriptor::WriteFixed(ptr, len, pos, buf_index) => {
                 let buf = std::slice::from_raw_parts(ptr, len);
                 sqe.prep_write_fixed(op.fd, buf, pos, buf_index as _);
+            }
+
+            UringOpDescriptor::Writev(iovecs, count, pos) => {
+                // `IoSlice` is ABI-compatible with `iovec` on Unix.
+                let slices = std::slice::from_raw_parts(iovecs as *const std::io::IoSlice<'_>, count);
+                sqe.prep_write_vectored(op.fd, slices, pos);
             }
 
             UringOpDescriptor::SockSend(ptr, len, flags) => {
@@ -1391,6 +1399,9 @@ impl Reactor {
 
     pub(crate) fn write_dma(&self, source: &Source, pos: u64) {
         let op = match &*source.source_type() {
+            SourceType::Write(_, IoBuffer::DmaSource(DmaSource::Vectored(_, iovecs))) => {
+                UringOpDescriptor::Writev(iovecs.as_ptr(), iovecs.len(), pos)
+            }
             SourceType::Write(
                 PollableStatus::NonPollable(DirectIo::Disabled),
                 IoBuffer::DmaSource(buf),
