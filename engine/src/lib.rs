@@ -18,6 +18,7 @@
 
 mod cache_budget;
 pub mod config;
+mod copy;
 pub mod error;
 mod io;
 pub mod latency;

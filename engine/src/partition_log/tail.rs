@@ -181,7 +181,10 @@ impl Tail {
                 unreachable!("a frozen chunk is sealed");
             };
             let take = bytes.len().min(buf.len() - chunk.filled);
-            buf.as_bytes_mut()[chunk.filled..chunk.filled + take].copy_from_slice(&bytes[..take]);
+            crate::copy::copy_to_chunk(
+                &mut buf.as_bytes_mut()[chunk.filled..chunk.filled + take],
+                &bytes[..take],
+            );
             chunk.filled += take;
             bytes = &bytes[take..];
         }
