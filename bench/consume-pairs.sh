@@ -14,6 +14,8 @@
 #        PERF_DIR data directory (default /work/ringlog-consume-pairs; deleted after)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/pairs-lib.sh
+. bench/pairs-lib.sh
 [ $# -eq 2 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
 PAIRS=${PAIRS:-5}; MODE=${MODE:-warm}; N=${N:-1000000}; PORT=${PORT:-39492}
 DATA=${PERF_DIR:-/work/ringlog-consume-pairs}
@@ -66,14 +68,4 @@ consume
 stop
 
 echo "# $(date -u +%FT%TZ) A=$1 B=$2 PAIRS=$PAIRS MODE=$MODE N=$N"
-ratios=()
-for pair in $(seq 1 "$PAIRS"); do
-  read -r a_cpu a_mbps <<<"$(one "$1")"
-  read -r b_cpu b_mbps <<<"$(one "$2")"
-  ratio=$(awk -v a="$a_cpu" -v b="$b_cpu" 'BEGIN { printf "%.2f", b / a }')
-  ratios+=("$ratio")
-  echo "pair $pair: A $a_cpu core-s/GB $a_mbps MB/s   B $b_cpu core-s/GB $b_mbps MB/s   B/A $ratio"
-done
-printf '%s\n' "${ratios[@]}" | sort -n | awk '{r[NR] = $1} END {
-  below = 0; for (i = 1; i <= NR; i++) if (r[i] < 1) below++
-  printf "median B/A %.2f (min %.2f, max %.2f); B cheaper in %d of %d pairs\n", r[int((NR + 1) / 2)], r[1], r[NR], below, NR }'
+run_pairs "$1" "$2"

@@ -286,27 +286,25 @@ fn timestamps_out_of_range_are_refused() {
     });
 }
 
-/// Batches of hundreds of KiB leave the open tail chunk part full at each
-/// round; rounds then write its whole pages from the chunk itself and move
-/// the partial page to a fresh chunk (`tail.rs`). The segment file must hold
-/// exactly the batches, in order, and read back after a restart.
-#[test]
-fn large_batches_that_end_mid_chunk_reach_the_file_byte_for_byte() {
+/// Appends `count` batches of the sizes given (in turn, plus the batch's
+/// tag in bytes), reading the tail back every `read_every` appends; then the
+/// segment file must hold exactly the batches, in order, zeros after, and
+/// read back after a restart.
+fn appends_reach_the_file_byte_for_byte(sizes: &'static [usize], count: u64, read_every: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("large-0");
+    let path = dir.path().join("bytes-0");
     run(async move {
         let log = PartitionLog::open(&path, small_config(64 << 20))
             .await
             .unwrap();
         let mut expected = Vec::new();
-        for tag in 0..24u64 {
-            let value_bytes =
-                [300, 450, 700, 123, 900, 610][tag as usize % 6] * 1024 + tag as usize;
+        for tag in 0..count {
+            let value_bytes = sizes[tag as usize % sizes.len()] + tag as usize;
             let bytes = batch(tag, 1, value_bytes, 1_700_000_000_000);
             let info = log.append(&bytes).await.unwrap();
             expected.push(stamped(&bytes, &info));
             // A reader of the tail between rounds sees the same bytes.
-            if tag % 5 == 0 {
+            if tag % read_every == 0 {
                 assert_eq!(read_all(&log, Offset(0)).await, expected);
             }
         }
@@ -322,50 +320,37 @@ fn large_batches_that_end_mid_chunk_reach_the_file_byte_for_byte() {
         let log = PartitionLog::open(&path, small_config(64 << 20))
             .await
             .unwrap();
-        assert_eq!(log.log_end_offset(), Offset(24));
+        assert_eq!(log.log_end_offset(), Offset(count as i64));
         assert_eq!(read_all(&log, Offset(0)).await, expected);
         log.close().await.unwrap();
     });
 }
 
+/// Batches of hundreds of KiB leave the open tail chunk part full at each
+/// round; rounds then write its whole pages from the chunk itself and move
+/// the partial page to a fresh chunk (`tail.rs`).
+#[test]
+fn large_batches_that_end_mid_chunk_reach_the_file_byte_for_byte() {
+    const KIB: usize = 1024;
+    appends_reach_the_file_byte_for_byte(
+        &[
+            300 * KIB,
+            450 * KIB,
+            700 * KIB,
+            123 * KIB,
+            900 * KIB,
+            610 * KIB,
+        ],
+        24,
+        5,
+    );
+}
+
 /// Batches of a few to tens of KiB, as Java's default `batch.size` gives:
 /// each round writes its whole pages from the tail chunk and its copied
 /// partial page with one vectored write (`tail.rs`, glommio patch 7), and
-/// the next round writes that page again. The segment file must hold
-/// exactly the batches, in order, and read back after a restart.
+/// the next round writes that page again.
 #[test]
 fn small_batches_in_vectored_writes_reach_the_file_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("small-0");
-    run(async move {
-        let log = PartitionLog::open(&path, small_config(64 << 20))
-            .await
-            .unwrap();
-        let mut expected = Vec::new();
-        for tag in 0..300u64 {
-            let value_bytes =
-                [16_000, 9_000, 40_000, 3_000, 21_000, 12_345][tag as usize % 6] + tag as usize;
-            let bytes = batch(tag, 1, value_bytes, 1_700_000_000_000);
-            let info = log.append(&bytes).await.unwrap();
-            expected.push(stamped(&bytes, &info));
-            if tag % 37 == 0 {
-                assert_eq!(read_all(&log, Offset(0)).await, expected);
-            }
-        }
-        log.flush().await.unwrap();
-        let file = std::fs::read(path.join("00000000000000000000.log")).unwrap();
-        let concatenated = expected.concat();
-        assert_eq!(&file[..concatenated.len()], &concatenated[..]);
-        assert!(
-            file[concatenated.len()..].iter().all(|byte| *byte == 0),
-            "past the last batch the file holds zeros only"
-        );
-        drop(log);
-        let log = PartitionLog::open(&path, small_config(64 << 20))
-            .await
-            .unwrap();
-        assert_eq!(log.log_end_offset(), Offset(300));
-        assert_eq!(read_all(&log, Offset(0)).await, expected);
-        log.close().await.unwrap();
-    });
+    appends_reach_the_file_byte_for_byte(&[16_000, 9_000, 40_000, 3_000, 21_000, 12_345], 300, 37);
 }
