@@ -14,30 +14,14 @@
 #        PERF_DIR data directory (default /work/ringlog-consume-pairs; deleted after)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=bench/pairs-lib.sh
-. bench/pairs-lib.sh
 [ $# -eq 2 ] || { sed -n '2,14p' "$0" >&2; exit 2; }
 PAIRS=${PAIRS:-5}; MODE=${MODE:-warm}; N=${N:-1000000}; PORT=${PORT:-39492}
 DATA=${PERF_DIR:-/work/ringlog-consume-pairs}
+# shellcheck source=bench/pairs-lib.sh
+. bench/pairs-lib.sh
 case "$MODE" in warm | cold) ;; *) echo "MODE is warm or cold" >&2; exit 2 ;; esac
-HZ=$(getconf CLK_TCK)
 tool=$(bench/rdkafka-perf-tool.sh)
 partitions=(); for p in $(seq 0 15); do partitions+=(-p "$p"); done
-broker=""
-cleanup() {
-  [ -n "$broker" ] && { kill -TERM "$broker" 2>/dev/null; wait "$broker" 2>/dev/null || true; }
-  rm -rf "$DATA" "$DATA.log"
-}
-trap cleanup EXIT
-
-start() {
-  taskset -c 0 "$1" serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" --override "log.dirs=$DATA" \
-    --override num.partitions=16 --override num.shards=1 2>>"$DATA.log" &
-  broker=$!
-  sleep 1
-  kill -0 "$broker" 2>/dev/null || { cat "$DATA.log" >&2; broker=""; exit 1; }
-}
-stop() { kill -TERM "$broker"; wait "$broker" || true; broker=""; }
 
 # consume: reads the topic from the beginning; fails unless every record came.
 consume() {
@@ -49,23 +33,22 @@ consume() {
 
 # one <binary>: prints "core-s/GB MB/s" of one pass
 one() {
-  start "$1"
+  start_broker "$1"
   [ "$MODE" = cold ] && { sync; echo 3 >/proc/sys/vm/drop_caches; }
   local c0 t0 c1 t1
-  c0=$(awk '{print $14 + $15}' "/proc/$broker/stat"); t0=$(date +%s%N)
+  c0=$(broker_ticks); t0=$(date +%s%N)
   consume
-  t1=$(date +%s%N); c1=$(awk '{print $14 + $15}' "/proc/$broker/stat")
-  stop
-  awk -v ns=$((t1 - t0)) -v ticks=$((c1 - c0)) -v hz="$HZ" -v gb="$(awk -v n="$N" 'BEGIN {print n * 1000 / 1e9}')" \
-    'BEGIN { printf "%.3f %.0f\n", ticks / hz / gb, gb * 1e3 / (ns / 1e9) }'
+  t1=$(date +%s%N); c1=$(broker_ticks)
+  stop_broker
+  per_gb $((c1 - c0)) $((t1 - t0))
 }
 
 rm -rf "$DATA"
-start "$1"
+start_broker "$1"
 taskset -c 1 "$tool" -P -t pairs -s 1000 -c "$N" -a 1 -b "127.0.0.1:$PORT" -q -u \
   -X linger.ms=5 -X batch.size=1048576 -X queue.buffering.max.kbytes=1000000 >/dev/null 2>&1
 consume
-stop
+stop_broker
 
 echo "# $(date -u +%FT%TZ) A=$1 B=$2 PAIRS=$PAIRS MODE=$MODE N=$N"
 run_pairs "$1" "$2"

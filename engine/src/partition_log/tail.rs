@@ -326,13 +326,12 @@ impl Tail {
 /// right after them go out as one vectored write, unless the pages are
 /// many (see `GATHER_PAGES_BYTES_MAX`).
 fn gather_last_page(ops: &mut Vec<WriteOp>) {
-    let gather = match ops.as_slice() {
-        [.., WriteOp::Shared { len, position, .. }, WriteOp::Owned(_, last_position)] => {
-            position + *len as u64 == *last_position && (*len as u64) < GATHER_PAGES_BYTES_MAX
-        }
-        _ => false,
+    let [.., WriteOp::Shared { len, position, .. }, WriteOp::Owned(_, last_position)] =
+        ops.as_slice()
+    else {
+        return;
     };
-    if !gather {
+    if position + *len as u64 != *last_position || *len as u64 >= GATHER_PAGES_BYTES_MAX {
         return;
     }
     let (
@@ -345,7 +344,7 @@ fn gather_last_page(ops: &mut Vec<WriteOp>) {
         }),
     ) = (ops.pop(), ops.pop())
     else {
-        unreachable!("matched above");
+        unreachable!("the last two ops were matched above");
     };
     ops.push(WriteOp::Gathered {
         pages: buf,
