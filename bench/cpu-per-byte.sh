@@ -30,6 +30,14 @@
 #                 clients (e.g. BROKER_CPUS=0 CLIENT_CPUS=1 SHARDS=1: the broker
 #                 on a core of its own, as a deployment runs it, instead of
 #                 sharing both cores with the client)
+#        CCS      TCP congestion control algorithms to run every binary under
+#                 (e.g. CCS="bbr cubic"; root: sets net.ipv4.tcp_congestion_control
+#                 for each in turn within each run, restores it at the end); the
+#                 figures are then named binary@algorithm and the loopback limit
+#                 is measured under each. Default: the machine's, untouched. Over
+#                 loopback the receiver's TCP work and BBR's pacing timers run on
+#                 the sender's CPU, so a consume's broker CPU depends on it (see
+#                 docs/benchmarks.md, "Loopback TCP under BBR").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/limits.sh
@@ -53,8 +61,11 @@ cargo build --release -q -p ringlog-bench --example produce_latency
 paced=target/release/examples/produce_latency
 results=$(mktemp)
 broker=""
+cc_sysctl=net.ipv4.tcp_congestion_control
+cc_before=$(sysctl -n "$cc_sysctl")
 cleanup() {
   [ -n "$broker" ] && { kill -TERM "$broker" 2>/dev/null; wait "$broker" 2>/dev/null || true; }
+  [ "$(sysctl -n "$cc_sysctl")" = "$cc_before" ] || sysctl -q -w "$cc_sysctl=$cc_before"
   rm -rf "$DATA" "$DATA.log" "$DATA.fio" "$DATA.time" "$results"
 }
 trap cleanup EXIT
@@ -68,16 +79,25 @@ fio_mbps() { # fio_mbps <fio args...>: write bandwidth in MB/s
 }
 
 limits() {
-  local load mbps small gbps; load=$(load1)
+  local load mbps small gbps cc; load=$(load1)
   mbps=$(fio_mbps --bs=1M --size=2G --iodepth=8 --end_fsync=1)
   rm -f "$DATA.fio"
   small=$(fio_mbps --bs=16k --size=768M --iodepth=4 --end_fsync=1)
   rm -f "$DATA.fio"
-  gbps=$(loopback_mbps $((PORT + 1)))
   record limit-disk "$mbps" MB/s "$load"
   record limit-disk-16k "$small" MB/s "$load"
-  record limit-loopback "$gbps" MB/s "$load"
-  echo "limits: disk write $mbps MB/s (fio 1M qd8), $small MB/s (fio 16k qd4); loopback $gbps MB/s (iperf3 -Z); load $load"
+  echo "limits: disk write $mbps MB/s (fio 1M qd8), $small MB/s (fio 16k qd4); load $load"
+  for cc in ${CCS:-}; do
+    sysctl -q -w "$cc_sysctl=$cc"
+    gbps=$(loopback_mbps $((PORT + 1)))
+    record "limit-loopback@$cc" "$gbps" MB/s "$load"
+    echo "limits: loopback $gbps MB/s (iperf3 -Z, $cc)"
+  done
+  if [ -z "${CCS:-}" ]; then
+    gbps=$(loopback_mbps $((PORT + 1)))
+    record limit-loopback "$gbps" MB/s "$load"
+    echo "limits: loopback $gbps MB/s (iperf3 -Z, $(sysctl -n "$cc_sysctl"))"
+  fi
 }
 
 start_broker() { # start_broker <binary>
@@ -144,12 +164,14 @@ produce() { # produce <name> <topic> <batch.size> <acks>
 
 partitions=""; for p in $(seq 0 $((PARTITIONS - 1))); do partitions="$partitions -p $p"; done
 echo "# $(date -u +%FT%TZ) RUNS=$RUNS N=$N SIZE=$SIZE PARTITIONS=$PARTITIONS SHARDS=$SHARDS BROKER_CPUS=${BROKER_CPUS:-} CLIENT_CPUS=${CLIENT_CPUS:-} PHASES=\"$PHASES\" $(git rev-parse --short HEAD)"
-echo "# binaries: $BINS"
+echo "# binaries: $BINS; $cc_sysctl=$cc_before${CCS:+; CCS=\"$CCS\"}"
 for run in $(seq 1 "$RUNS"); do
   echo "## run $run"
   limits
-  for entry in $BINS; do
+  for entry in $(for cc in ${CCS:--}; do for entry in $BINS; do echo "$entry@$cc"; done; done); do
+    cc=${entry##*@}; entry=${entry%@*}
     bin=${entry%%=*}; path=${entry#*=}
+    [ "$cc" = - ] || { sysctl -q -w "$cc_sysctl=$cc"; bin="$bin@$cc"; }
     start_broker "$path"
     if wants produce; then
       produce "$bin/produce-16k-acks1" p16k1 16384 1
@@ -196,6 +218,9 @@ for name in order:
         continue
     phase = name.split("/", 1)[1]
     limit = next((l for prefix, l in limits.items() if phase.startswith(prefix)), None)
+    cc = name.split("/", 1)[0].rpartition("@")[2] if "@" in name.split("/", 1)[0] else None
+    if cc and f"{limit}@{cc}" in values:
+        limit = f"{limit}@{cc}"
     if limit and limit in values:
         ratios = [x / l for x, l in zip(xs, values[limit][1])]
         print(f"  {name:40} {statistics.median(ratios):10.2f} of {limit} (per-run: {' '.join(f'{r:.2f}' for r in ratios)})")
