@@ -87,17 +87,22 @@ limits() {
   record limit-disk "$mbps" MB/s "$load"
   record limit-disk-16k "$small" MB/s "$load"
   echo "limits: disk write $mbps MB/s (fio 1M qd8), $small MB/s (fio 16k qd4); load $load"
-  for cc in ${CCS:-}; do
-    sysctl -q -w "$cc_sysctl=$cc"
+  for cc in ${CCS:--}; do
+    use_cc "$cc"
     gbps=$(loopback_mbps $((PORT + 1)))
-    record "limit-loopback@$cc" "$gbps" MB/s "$load"
-    echo "limits: loopback $gbps MB/s (iperf3 -Z, $cc)"
-  done
-  if [ -z "${CCS:-}" ]; then
-    gbps=$(loopback_mbps $((PORT + 1)))
-    record limit-loopback "$gbps" MB/s "$load"
+    record "limit-loopback$cc_suffix" "$gbps" MB/s "$load"
     echo "limits: loopback $gbps MB/s (iperf3 -Z, $(sysctl -n "$cc_sysctl"))"
-  fi
+  done
+}
+
+# use_cc <algorithm | ->: sets the congestion control ("-": the machine's,
+# untouched) and cc_suffix, which names the figures taken under it.
+cc_suffix=""
+use_cc() {
+  cc_suffix=""
+  [ "$1" = - ] && return
+  sysctl -q -w "$cc_sysctl=$1"
+  cc_suffix="@$1"
 }
 
 start_broker() { # start_broker <binary>
@@ -165,35 +170,41 @@ produce() { # produce <name> <topic> <batch.size> <acks>
 partitions=""; for p in $(seq 0 $((PARTITIONS - 1))); do partitions="$partitions -p $p"; done
 echo "# $(date -u +%FT%TZ) RUNS=$RUNS N=$N SIZE=$SIZE PARTITIONS=$PARTITIONS SHARDS=$SHARDS BROKER_CPUS=${BROKER_CPUS:-} CLIENT_CPUS=${CLIENT_CPUS:-} PHASES=\"$PHASES\" $(git rev-parse --short HEAD)"
 echo "# binaries: $BINS; $cc_sysctl=$cc_before${CCS:+; CCS=\"$CCS\"}"
+# phases <name> <binary>: every phase asked for, against a fresh broker
+phases() {
+  local bin=$1
+  start_broker "$2"
+  if wants produce; then
+    produce "$bin/produce-16k-acks1" p16k1 16384 1
+    produce "$bin/produce-16k-acksall" p16kall 16384 -1
+    produce "$bin/produce-1m-acks1" p1m1 1048576 1
+    produce "$bin/produce-1m-acksall" p1mall 1048576 -1
+  fi
+  if wants consume; then
+    wants produce || produce "$bin/produce-1m-acks1" p1m1 1048576 1
+    # Just written with O_DIRECT: the first pass reads the disk, the second the page cache.
+    # shellcheck disable=SC2086
+    throughput "$bin/consume-cold" $((N * SIZE)) "${client_pin[@]}" "$perf_tool" -C -t p1m1 $partitions -o beginning -c "$N" \
+      -b "127.0.0.1:$PORT" -q -u
+    # shellcheck disable=SC2086
+    throughput "$bin/consume-warm" $((N * SIZE)) "${client_pin[@]}" "$perf_tool" -C -t p1m1 $partitions -o beginning -c "$N" \
+      -b "127.0.0.1:$PORT" -q -u
+  fi
+  if wants latency; then
+    latency "$bin/latency-16k-acks1" lat1 acks=1 batch.size=16384 linger.ms=1
+    latency "$bin/latency-16k-acksall" latall acks=all batch.size=16384 linger.ms=1
+  fi
+  stop_broker "$bin"
+}
+
 for run in $(seq 1 "$RUNS"); do
   echo "## run $run"
   limits
-  for entry in $(for cc in ${CCS:--}; do for entry in $BINS; do echo "$entry@$cc"; done; done); do
-    cc=${entry##*@}; entry=${entry%@*}
-    bin=${entry%%=*}; path=${entry#*=}
-    [ "$cc" = - ] || { sysctl -q -w "$cc_sysctl=$cc"; bin="$bin@$cc"; }
-    start_broker "$path"
-    if wants produce; then
-      produce "$bin/produce-16k-acks1" p16k1 16384 1
-      produce "$bin/produce-16k-acksall" p16kall 16384 -1
-      produce "$bin/produce-1m-acks1" p1m1 1048576 1
-      produce "$bin/produce-1m-acksall" p1mall 1048576 -1
-    fi
-    if wants consume; then
-      wants produce || produce "$bin/produce-1m-acks1" p1m1 1048576 1
-      # Just written with O_DIRECT: the first pass reads the disk, the second the page cache.
-      # shellcheck disable=SC2086
-      throughput "$bin/consume-cold" $((N * SIZE)) "${client_pin[@]}" "$perf_tool" -C -t p1m1 $partitions -o beginning -c "$N" \
-        -b "127.0.0.1:$PORT" -q -u
-      # shellcheck disable=SC2086
-      throughput "$bin/consume-warm" $((N * SIZE)) "${client_pin[@]}" "$perf_tool" -C -t p1m1 $partitions -o beginning -c "$N" \
-        -b "127.0.0.1:$PORT" -q -u
-    fi
-    if wants latency; then
-      latency "$bin/latency-16k-acks1" lat1 acks=1 batch.size=16384 linger.ms=1
-      latency "$bin/latency-16k-acksall" latall acks=all batch.size=16384 linger.ms=1
-    fi
-    stop_broker "$bin"
+  for cc in ${CCS:--}; do
+    use_cc "$cc"
+    for entry in $BINS; do
+      phases "${entry%%=*}$cc_suffix" "${entry#*=}"
+    done
   done
 done
 
@@ -218,8 +229,8 @@ for name in order:
         continue
     phase = name.split("/", 1)[1]
     limit = next((l for prefix, l in limits.items() if phase.startswith(prefix)), None)
-    cc = name.split("/", 1)[0].rpartition("@")[2] if "@" in name.split("/", 1)[0] else None
-    if cc and f"{limit}@{cc}" in values:
+    cc = name.split("/", 1)[0].partition("@")[2]
+    if limit and f"{limit}@{cc}" in values:  # the loopback limit, per algorithm
         limit = f"{limit}@{cc}"
     if limit and limit in values:
         ratios = [x / l for x, l in zip(xs, values[limit][1])]
