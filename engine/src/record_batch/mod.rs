@@ -186,31 +186,7 @@ impl<'a> RecordBatch<'a> {
     /// is well formed, that offset deltas count up from zero and that the
     /// records fill the batch exactly.
     fn validate_records(&self) -> Result<(), BatchError> {
-        let mut records = self.records().ok_or(BatchError::RecordMalformed {
-            index: 0,
-            reason: "batch is compressed",
-        })?;
-        let mut index = 0usize;
-        for record in &mut records {
-            let record = record?;
-            if record.offset_delta as i64 != index as i64 {
-                return Err(BatchError::RecordMalformed {
-                    index,
-                    reason: "offset delta out of sequence",
-                });
-            }
-            for header in record.headers() {
-                header?;
-            }
-            index += 1;
-        }
-        if !records.remaining().is_empty() {
-            return Err(BatchError::RecordMalformed {
-                index,
-                reason: "bytes left after the last record",
-            });
-        }
-        Ok(())
+        records::check_records(&self.bytes[BATCH_HEADER_BYTES..], self.records_count())
     }
 
     pub fn header(&self) -> &'a RecordBatchHeader {

@@ -71,24 +71,92 @@ impl<'a> Records<'a> {
     }
 }
 
+/// Checks that `bytes` holds exactly `count` well-formed records whose
+/// offset deltas count up from zero, each filled exactly by its fields and
+/// headers: what walking [`Records`] and every record's headers checks,
+/// without building a view of each. A produce checks every record it
+/// appends, and the views were most of that walk's cost (6% of the broker's
+/// samples with 1 MiB batches of 1 KB records).
+pub(super) fn check_records(bytes: &[u8], count: i32) -> Result<(), BatchError> {
+    let count = usize::try_from(count).unwrap_or(0);
+    let mut rest = bytes;
+    for index in 0..count {
+        let malformed = |reason| BatchError::RecordMalformed { index, reason };
+        let mut outer = Cursor { bytes: rest };
+        let length = outer
+            .varint()
+            .ok_or_else(|| malformed("record length varint"))?;
+        let length = usize::try_from(length).map_err(|_| malformed("negative record length"))?;
+        if length > outer.bytes.len() {
+            return Err(malformed("record length past the end of the batch"));
+        }
+        let (body, after) = outer.bytes.split_at(length);
+        check_record(body, index).map_err(malformed)?;
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return Err(BatchError::RecordMalformed {
+            index: count,
+            reason: "bytes left after the last record",
+        });
+    }
+    Ok(())
+}
+
+/// One record's fields and headers (its length already taken off), in the
+/// order [`Records`] and [`RecordView::headers`] check them.
+fn check_record(body: &[u8], index: usize) -> Result<(), &'static str> {
+    let mut cursor = Cursor { bytes: body };
+    let fields = (|| {
+        cursor.byte()?;
+        cursor.varlong()?;
+        let offset_delta = cursor.varint()?;
+        cursor.nullable_bytes()?;
+        cursor.nullable_bytes()?;
+        let headers_count = cursor.varint()?;
+        Some((offset_delta, headers_count))
+    })();
+    let (offset_delta, headers_count) = fields.ok_or("record fields overrun the record length")?;
+    if headers_count < 0 || headers_count as usize > cursor.bytes.len() / 2 {
+        return Err("impossible header count");
+    }
+    if i64::from(offset_delta) != index as i64 {
+        return Err("offset delta out of sequence");
+    }
+    for _ in 0..headers_count {
+        let header = (|| {
+            cursor.nullable_bytes()??;
+            cursor.nullable_bytes()
+        })();
+        header.ok_or("record header malformed")?;
+    }
+    if !cursor.bytes.is_empty() {
+        return Err("bytes left after the record's headers");
+    }
+    Ok(())
+}
+
 /// A cursor over one record's bytes.
 struct Cursor<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn varint(&mut self) -> Option<i32> {
         let (value, used) = varint::decode_i32(self.bytes)?;
         self.bytes = &self.bytes[used..];
         Some(value)
     }
 
+    #[inline]
     fn varlong(&mut self) -> Option<i64> {
         let (value, used) = varint::decode_i64(self.bytes)?;
         self.bytes = &self.bytes[used..];
         Some(value)
     }
 
+    #[inline]
     fn byte(&mut self) -> Option<u8> {
         let (&first, rest) = self.bytes.split_first()?;
         self.bytes = rest;
@@ -96,6 +164,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// A length-prefixed byte string; -1 is null.
+    #[inline]
     fn nullable_bytes(&mut self) -> Option<Option<&'a [u8]>> {
         let length = self.varint()?;
         if length == -1 {

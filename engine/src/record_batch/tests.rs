@@ -226,3 +226,108 @@ proptest! {
         }
     }
 }
+
+/// What `validate_records` checked before it had a walk of its own: every
+/// record's view and headers through [`Records`]. Gives the reason only
+/// (a header's error carried no record index).
+fn reference_walk(records_bytes: &[u8], count: i32) -> Result<(), &'static str> {
+    let reason = |error: BatchError| match error {
+        BatchError::RecordMalformed { reason, .. } => reason,
+        other => panic!("a walk fails only on a malformed record: {other:?}"),
+    };
+    let mut records = Records::new(records_bytes, count, Offset(0), TimestampMs(0));
+    for (index, record) in (&mut records).enumerate() {
+        let record = record.map_err(reason)?;
+        if i64::from(record.offset_delta) != index as i64 {
+            return Err("offset delta out of sequence");
+        }
+        for header in record.headers() {
+            header.map_err(reason)?;
+        }
+    }
+    if !records.remaining().is_empty() {
+        return Err("bytes left after the last record");
+    }
+    Ok(())
+}
+
+proptest! {
+    /// The walk that validates produced records accepts and rejects exactly
+    /// what the record views do, for the same reason, however the records'
+    /// bytes are damaged (lengths, varints, header counts, offset deltas)
+    /// and whatever count the header claims.
+    #[test]
+    fn the_validating_walk_agrees_with_the_record_views(
+        records in proptest::collection::vec(arb_record(), 1..8),
+        damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        count_shift in -1i32..=1,
+    ) {
+        let mut builder = BatchBuilder::new();
+        for record in &records {
+            builder.push(record.clone());
+        }
+        let bytes = builder.build();
+        let mut records_bytes = bytes[BATCH_HEADER_BYTES..].to_vec();
+        for (at, value) in &damage {
+            let at = at.index(records_bytes.len());
+            records_bytes[at] = *value;
+        }
+        let count = records.len() as i32 + count_shift;
+        let walked = records::check_records(&records_bytes, count).map_err(|error| match error {
+            BatchError::RecordMalformed { reason, .. } => reason,
+            other => panic!("unexpected {other:?}"),
+        });
+        prop_assert_eq!(walked, reference_walk(&records_bytes, count));
+        if damage.is_empty() && count_shift == 0 {
+            prop_assert_eq!(walked, Ok(()));
+        }
+    }
+}
+
+#[test]
+fn the_validating_walk_names_the_record_it_rejects() {
+    let mut builder = BatchBuilder::new();
+    for _ in 0..3 {
+        builder.push(Record::value(b"abc".to_vec(), TimestampMs(0)));
+    }
+    let bytes = builder.build();
+    let records_bytes = &bytes[BATCH_HEADER_BYTES..];
+    assert_eq!(records::check_records(records_bytes, 3), Ok(()));
+    assert_eq!(
+        records::check_records(records_bytes, 4),
+        Err(BatchError::RecordMalformed {
+            index: 3,
+            reason: "record length varint"
+        })
+    );
+    assert_eq!(
+        records::check_records(records_bytes, 2),
+        Err(BatchError::RecordMalformed {
+            index: 2,
+            reason: "bytes left after the last record"
+        })
+    );
+    // The second record's offset delta (after its length, attributes and
+    // timestamp delta, one byte each) says 5 instead of 1.
+    let mut damaged = records_bytes.to_vec();
+    let second = 1 + usize::from(damaged[0] / 2);
+    damaged[second + 3] = 10;
+    assert_eq!(
+        records::check_records(&damaged, 3),
+        Err(BatchError::RecordMalformed {
+            index: 1,
+            reason: "offset delta out of sequence"
+        })
+    );
+    // The first record's header count (its last byte) claims 63 headers in
+    // the none of its bytes that are left.
+    let mut damaged = records_bytes.to_vec();
+    damaged[second - 1] = 126;
+    assert_eq!(
+        records::check_records(&damaged, 3),
+        Err(BatchError::RecordMalformed {
+            index: 0,
+            reason: "impossible header count"
+        })
+    );
+}
