@@ -148,7 +148,7 @@ impl BatchBuilder {
         out.extend_from_slice(&self.base_sequence.to_be_bytes());
         out.extend_from_slice(&count.to_be_bytes());
         out.extend_from_slice(&body);
-        let crc = crc32c::crc32c(&out[CRC_START_BYTES..]);
+        let crc = super::crc::crc32c(&out[CRC_START_BYTES..]);
         out[17..21].copy_from_slice(&crc.to_be_bytes());
         out
     }
@@ -188,7 +188,7 @@ pub fn raw_batch(
     out.extend_from_slice(&(-1i32).to_be_bytes());
     out.extend_from_slice(&records_count.to_be_bytes());
     out.extend_from_slice(payload);
-    let crc = crc32c::crc32c(&out[CRC_START_BYTES..]);
+    let crc = super::crc::crc32c(&out[CRC_START_BYTES..]);
     out[17..21].copy_from_slice(&crc.to_be_bytes());
     out
 }

@@ -16,6 +16,7 @@
 
 mod builder;
 pub mod compression;
+mod crc;
 mod header;
 pub mod legacy;
 mod records;
@@ -131,7 +132,7 @@ impl<'a> RecordBatch<'a> {
                 magic: header.magic,
             });
         }
-        let actual = crc32c::crc32c(&self.bytes[CRC_START_BYTES..]);
+        let actual = crc::crc32c(&self.bytes[CRC_START_BYTES..]);
         if actual != header.crc.get() {
             return Err(BatchError::CrcMismatch {
                 base_offset: header.base_offset.get(),
@@ -372,7 +373,7 @@ pub fn set_max_timestamp(batch: &mut [u8], max_timestamp: TimestampMs) {
         "exactly one batch"
     );
     header.max_timestamp.set(max_timestamp.0);
-    let crc = crc32c::crc32c(&batch[CRC_START_BYTES..]);
+    let crc = crc::crc32c(&batch[CRC_START_BYTES..]);
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
@@ -387,7 +388,7 @@ fn stamp_header(head: &mut [u8; BATCH_HEADER_BYTES], body: &[u8], stamp: AppendS
         let attributes = header.attributes.get() | ATTRIBUTE_LOG_APPEND_TIME;
         header.attributes.set(attributes);
         header.max_timestamp.set(now.0);
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&head[CRC_START_BYTES..]), body);
+        let crc = crc::crc32c_append(crc::crc32c(&head[CRC_START_BYTES..]), body);
         head[17..21].copy_from_slice(&crc.to_be_bytes());
     }
 }
