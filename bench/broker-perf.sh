@@ -30,6 +30,7 @@
 #
 # Usage: bench/broker-perf.sh            (RUNS=3 N=2000000 SIZE=1024 PARTITIONS=16 SHARDS=2)
 # Env:   PERF_DIR data directory (default /work/ringlog-perf; deleted after)
+#        RINGLOG  the broker binary (default target/release/ringlog, built here)
 # Prints each phase of each run, then the median of every figure over the runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,7 +103,7 @@ EOF
 # start_broker [keep]: a fresh data directory unless "keep"
 start_broker() {
   [ "${1:-}" = keep ] || rm -rf "$DATA"
-  target/release/ringlog serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
+  "${RINGLOG:-target/release/ringlog}" serve --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
     --override "log.dirs=$DATA" --override "num.partitions=$PARTITIONS" --override "num.shards=$SHARDS" \
     2>"$DATA.log" &
   broker=$!

@@ -33,7 +33,7 @@ pub use config::LogConfig;
 pub use error::{BatchError, Error, IoError, Result};
 #[cfg(feature = "fault-injection")]
 pub use io::{fault, sim};
-pub use io::{EventSink, Storage, StorageEvent};
+pub use io::{EventSink, ReadAhead, Storage, StorageEvent};
 pub use offset::{FilePosition, Offset, TimestampMs};
 pub use partition_log::RetentionOutcome;
 pub use partition_log::{AppendInfo, Durability, PartitionLog, ReadChunk, ReadResult, SegmentFile};

@@ -68,6 +68,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     crate::capacity::raise_open_files_limit();
     let capacity = crate::capacity::Capacity::measure(shards);
     capacity.log(shards);
+    crate::sendfile_pool::choose_read_ahead(&log_dir);
     let quotas = ConnectionQuotas::new(
         config.max_connections(),
         config.max_connections_per_ip(),

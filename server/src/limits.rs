@@ -41,7 +41,9 @@ pub const SENDFILE_JOB_BYTES_MAX: u64 = 4 * READ_AHEAD_WINDOW_BYTES;
 /// (one window in flight while the previous one is sent). The disk here
 /// reads 128 KiB requests four at a time at ~1.4 GB/s with 0.35 ms
 /// latency, close to its 1 MiB figure; larger windows only lengthen the
-/// queue a producer's write waits behind.
+/// queue a producer's write waits behind. Also the most readahead of the
+/// data device with which the kernel's own readahead serves cold reads
+/// instead (`sendfile_pool::choose_read_ahead`).
 pub const READ_AHEAD_WINDOW_BYTES: u64 = 256 * 1024;
 
 /// Descriptors one open segment file holds: the direct-I/O file, its

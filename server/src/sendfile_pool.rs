@@ -39,7 +39,10 @@
 
 use std::cell::OnceCell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use engine::ReadAhead;
 
 use futures_channel::oneshot;
 
@@ -68,6 +71,39 @@ struct Job {
 
 thread_local! {
     static POOL: OnceCell<crossbeam_channel::Sender<Job>> = const { OnceCell::new() };
+}
+
+/// Who reads segment files ahead of sendfile, chosen once at start for
+/// the log directory's device ([`choose_read_ahead`]).
+static READ_AHEAD: OnceLock<ReadAhead> = OnceLock::new();
+
+/// Chooses, once, who reads ahead of sendfile for segments in `log_dir`
+/// (`engine/src/io/read_ahead.rs`): the kernel where the device reads
+/// ahead at most `READ_AHEAD_WINDOW_BYTES`, the sending threads' windows
+/// otherwise; and says which at start.
+pub fn choose_read_ahead(log_dir: &Path) -> ReadAhead {
+    *READ_AHEAD.get_or_init(|| {
+        let (choice, device) = ReadAhead::choose(log_dir, READ_AHEAD_WINDOW_BYTES);
+        let device = device.map_or("unknown".to_string(), |bytes| format!("{} KiB", bytes >> 10));
+        match choice {
+            ReadAhead::Kernel => tracing::info!(
+                "cold reads: the kernel reads segment files ahead (the device's read_ahead_kb: {device})"
+            ),
+            ReadAhead::Windows => tracing::info!(
+                "cold reads: sendfile threads read ahead in {} KiB windows, the kernel's readahead off \
+                 (the device's read_ahead_kb: {device}; at most {} lets the kernel's large pages \
+                 serve cold reads for less CPU, docs/operations.md)",
+                READ_AHEAD_WINDOW_BYTES >> 10,
+                READ_AHEAD_WINDOW_BYTES >> 10
+            ),
+        }
+        choice
+    })
+}
+
+/// The choice [`choose_read_ahead`] made; the sender's windows before it.
+pub fn read_ahead() -> ReadAhead {
+    READ_AHEAD.get().copied().unwrap_or(ReadAhead::Windows)
 }
 
 /// Sends some of `file[position..end)` to `socket` (non-blocking) on this
@@ -153,12 +189,14 @@ fn set_nice(thread: nix::libc::id_t, nice: i32) {
 
 /// Sends `file[position..end)` to the non-blocking `socket`, at most
 /// `SENDFILE_JOB_BYTES_MAX` of it, a window of `READ_AHEAD_WINDOW_BYTES` at
-/// a time: the next window is read ahead (`POSIX_FADV_WILLNEED`, which only
-/// starts the reads) while this one goes out. Segment descriptors have the
-/// kernel's readahead off, so a cold range reaches the disk as at most two
-/// window-sized reads per sending thread instead of several 4 MiB
-/// readahead requests, and the direct writes of producers wait behind
-/// little. Stops at a full socket (see [`Progress`]).
+/// a time. With [`ReadAhead::Windows`] the next window is read ahead
+/// (`POSIX_FADV_WILLNEED`, which only starts the reads) while this one goes
+/// out: segment descriptors have the kernel's readahead off, so a cold range
+/// reaches the disk as at most two window-sized reads per sending thread
+/// instead of several 4 MiB readahead requests, and the direct writes of
+/// producers wait behind little. With [`ReadAhead::Kernel`] the device's
+/// readahead is no larger than a window and the kernel's own reads ahead
+/// (into large pages) do it. Stops at a full socket (see [`Progress`]).
 fn send_some(
     socket: &OwnedFd,
     file: &OwnedFd,
@@ -166,12 +204,17 @@ fn send_some(
     end: u64,
 ) -> std::io::Result<Progress> {
     let end = end.min(position + SENDFILE_JOB_BYTES_MAX);
-    read_ahead(file, position, end);
+    let windows = read_ahead() == ReadAhead::Windows;
+    if windows {
+        read_ahead_window(file, position, end);
+    }
     let mut offset = position;
     let mut waited = std::time::Duration::ZERO;
     while offset < end {
         let window_end = end.min(offset + READ_AHEAD_WINDOW_BYTES);
-        read_ahead(file, window_end, end);
+        if windows {
+            read_ahead_window(file, window_end, end);
+        }
         match send_window(socket.as_fd(), file, &mut offset, window_end)? {
             Window::Sent => {}
             // A reading client drains a full socket within a moment: wait
@@ -202,7 +245,7 @@ fn send_some(
 
 /// Starts reading `[from, min(from + window, end))` into the page cache.
 /// Advice only: a failure costs speed, not correctness.
-fn read_ahead(file: &OwnedFd, from: u64, end: u64) {
+fn read_ahead_window(file: &OwnedFd, from: u64, end: u64) {
     if from >= end {
         return;
     }

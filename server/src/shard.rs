@@ -231,6 +231,7 @@ impl Shard {
             coordinator: crate::group::Coordinator::default(),
             storage: engine::Storage::os()
                 .with_events(move |event| log_storage_event(id, event))
+                .with_read_ahead(crate::sendfile_pool::read_ahead())
                 .with_open_segments_max(capacity.open_segments_per_shard)
                 .with_tail_cache_bytes_max(capacity.tail_cache_bytes_per_shard),
         }

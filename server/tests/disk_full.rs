@@ -14,8 +14,6 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::delete_records_request::{
@@ -32,6 +30,7 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::TopicPartitionList;
 use support::kafka::{consumer, producer, Reports};
+use support::loop_disk::LoopDisk;
 use support::{create_topic, Broker, Raw};
 
 const IMAGE_BYTES: u64 = 256 * 1024 * 1024;
@@ -41,64 +40,6 @@ const IMAGE_BYTES: u64 = 256 * 1024 * 1024;
 const BALLAST_BYTES: usize = 40 * 1024 * 1024;
 const VALUE_BYTES: usize = 1000;
 const STORAGE_ERROR: i16 = 56;
-
-/// An ext4 filesystem in a loop-mounted image; unmounted when dropped.
-struct LoopDisk {
-    _dir: tempfile::TempDir,
-    mount: PathBuf,
-}
-
-impl LoopDisk {
-    /// `None` (and the reason on stderr) where loop mounts cannot be made.
-    fn mount(bytes: u64) -> Option<LoopDisk> {
-        use std::os::unix::fs::MetadataExt;
-        let root = std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0);
-        if !root {
-            eprintln!("SKIPPED disk_full: needs root to loop-mount a small filesystem");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let image = dir.path().join("disk.img");
-        let mount = dir.path().join("mnt");
-        std::fs::create_dir(&mount).unwrap();
-        std::fs::File::create(&image)
-            .unwrap()
-            .set_len(bytes)
-            .unwrap();
-        let mkfs = Command::new("mkfs.ext4")
-            .args(["-q", "-F"])
-            .arg(&image)
-            .status();
-        if !mkfs.as_ref().is_ok_and(|status| status.success()) {
-            eprintln!("SKIPPED disk_full: mkfs.ext4 is missing or failed ({mkfs:?})");
-            return None;
-        }
-        let mounted = Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&image)
-            .arg(&mount)
-            .output()
-            .unwrap();
-        if !mounted.status.success() {
-            eprintln!(
-                "SKIPPED disk_full: mount -o loop failed (no loop device here?): {}",
-                String::from_utf8_lossy(&mounted.stderr)
-            );
-            return None;
-        }
-        Some(LoopDisk { _dir: dir, mount })
-    }
-
-    fn path(&self) -> &Path {
-        &self.mount
-    }
-}
-
-impl Drop for LoopDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
-    }
-}
 
 fn value(tag: &str, id: usize) -> Vec<u8> {
     let mut value = format!("{tag}-{id:08}-").into_bytes();
@@ -310,7 +251,7 @@ fn fill(broker: &Broker, first_id: usize, with_acks_1: bool) -> (Outcome, Outcom
 
 #[test]
 fn a_full_disk_answers_storage_errors_keeps_serving_and_resumes_without_a_restart() {
-    let Some(disk) = LoopDisk::mount(IMAGE_BYTES) else {
+    let Some(disk) = LoopDisk::mount("disk_full", IMAGE_BYTES) else {
         return;
     };
     let ballast = disk.path().join("ballast");

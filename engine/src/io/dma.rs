@@ -13,6 +13,7 @@ use std::rc::Rc;
 use glommio::io::{DmaFile, OpenOptions};
 
 use super::buffer::{AlignedBuf, SharedBuf};
+use super::read_ahead::ReadAhead;
 use super::task::blocking;
 use crate::error::IoError;
 use crate::limits::{align_down, align_up, DIRECT_IO_ALIGN_BYTES};
@@ -446,24 +447,27 @@ pub async fn create_dir_all(dir: &Path) -> IoResult<bool> {
     .map_err(|error| IoError::new("creating directory", dir, &error))
 }
 
-/// Opens a plain read-only descriptor, the one sendfile reads from, with
-/// the kernel's readahead off (`POSIX_FADV_RANDOM`). Readahead on a cold
-/// catch-up read issues requests of up to `read_ahead_kb` (4 MiB here),
-/// several at once; the disk serves them before the small direct writes
-/// queued behind them (device time p99 79 ms), and produce p99 rose to
-/// ~100 ms.
-/// The reader reads ahead itself, in bounded windows (see the server's
-/// `connection::send_file`).
-pub async fn open_plain(path: &Path) -> IoResult<std::fs::File> {
+/// Opens a plain read-only descriptor, the one sendfile reads from. With
+/// [`ReadAhead::Windows`] the kernel's readahead is off on it
+/// (`POSIX_FADV_RANDOM`): readahead on a cold catch-up read issues requests
+/// of up to `read_ahead_kb` (4 MiB here), several at once; the disk serves
+/// them before the small direct writes queued behind them (device time p99
+/// 79 ms), and produce p99 rose to ~100 ms. The reader then reads ahead
+/// itself, in bounded windows (the server's `sendfile_pool`). With
+/// [`ReadAhead::Kernel`] the device's readahead is within those windows and
+/// the descriptor keeps it (see `read_ahead.rs`).
+pub async fn open_plain(path: &Path, read_ahead: ReadAhead) -> IoResult<std::fs::File> {
     let owned = path.to_path_buf();
     blocking(move || {
         let file = std::fs::File::open(owned)?;
-        nix::fcntl::posix_fadvise(
-            std::os::fd::AsRawFd::as_raw_fd(&file),
-            0,
-            0,
-            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_RANDOM,
-        )?;
+        if read_ahead == ReadAhead::Windows {
+            nix::fcntl::posix_fadvise(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                0,
+                0,
+                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_RANDOM,
+            )?;
+        }
         Ok(file)
     })
     .await

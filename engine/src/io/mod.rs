@@ -39,6 +39,7 @@ mod dma;
 #[cfg(feature = "fault-injection")]
 pub mod fault;
 mod open_files;
+pub mod read_ahead;
 #[cfg(feature = "fault-injection")]
 pub mod sim;
 mod task;
@@ -51,6 +52,7 @@ use std::time::Duration;
 pub use buffer::{alloc, AlignedBuf, SharedBuf};
 pub use dma::settle_iopoll_probe;
 pub(crate) use open_files::{Evictable, HeldFile, OpenFiles};
+pub use read_ahead::ReadAhead;
 pub use task::{pause, spawn_detached, Signal};
 
 use crate::cache_budget::CacheBudget;
@@ -113,6 +115,7 @@ pub struct Storage {
     events: Option<EventSink>,
     open_files: Rc<OpenFiles>,
     tail_caches: Rc<CacheBudget>,
+    read_ahead: ReadAhead,
 }
 
 impl Default for Storage {
@@ -149,6 +152,7 @@ impl Storage {
             events: None,
             open_files: Rc::default(),
             tail_caches: Rc::default(),
+            read_ahead: ReadAhead::Windows,
         }
     }
 
@@ -160,6 +164,7 @@ impl Storage {
             events: None,
             open_files: Rc::default(),
             tail_caches: Rc::default(),
+            read_ahead: ReadAhead::Windows,
         }
     }
 
@@ -231,10 +236,17 @@ impl Storage {
         }
     }
 
+    /// Who reads segment files ahead of sendfile (`read_ahead.rs`); the
+    /// default is the sender's windows, with the kernel's readahead off.
+    pub fn with_read_ahead(mut self, read_ahead: ReadAhead) -> Storage {
+        self.read_ahead = read_ahead;
+        self
+    }
+
     /// The descriptor readers send from (sendfile) for a segment file.
     pub(crate) async fn open_plain(&self, path: &Path, direct: &DirectFile) -> IoResult<PlainFile> {
         match direct {
-            DirectFile::Dma(_) => Ok(PlainFile::Os(dma::open_plain(path).await?)),
+            DirectFile::Dma(_) => Ok(PlainFile::Os(dma::open_plain(path, self.read_ahead).await?)),
             #[cfg(feature = "fault-injection")]
             DirectFile::Sim(file) => Ok(PlainFile::Sim(file.clone())),
         }

@@ -2,9 +2,9 @@
 //! broker what it needs, and says what to fix for each check that fails.
 //! It reads the same `--config` / `--override` as `serve` and looks at the
 //! same things `serve` will use: the kernel's io_uring, the locked-memory
-//! limit for the configured shards, O_DIRECT, filesystem, journal and free
-//! space of every log dir, the open-file limit, the clock, and the cores
-//! the shards are pinned to.
+//! limit for the configured shards, O_DIRECT, filesystem, journal, free
+//! space and the device's readahead of every log dir, the open-file limit,
+//! the clock, and the cores the shards are pinned to.
 //!
 //! Each check ends `ok`, `warn` (the broker runs, but not as well or as
 //! safely as it could) or `FAIL` (the broker will not start, or will lose

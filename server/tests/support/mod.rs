@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod loop_disk;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
