@@ -204,17 +204,12 @@ fn send_some(
     end: u64,
 ) -> std::io::Result<Progress> {
     let end = end.min(position + SENDFILE_JOB_BYTES_MAX);
-    let windows = read_ahead() == ReadAhead::Windows;
-    if windows {
-        read_ahead_window(file, position, end);
-    }
+    read_ahead_window(file, position, end);
     let mut offset = position;
     let mut waited = std::time::Duration::ZERO;
     while offset < end {
         let window_end = end.min(offset + READ_AHEAD_WINDOW_BYTES);
-        if windows {
-            read_ahead_window(file, window_end, end);
-        }
+        read_ahead_window(file, window_end, end);
         match send_window(socket.as_fd(), file, &mut offset, window_end)? {
             Window::Sent => {}
             // A reading client drains a full socket within a moment: wait
@@ -243,10 +238,11 @@ fn send_some(
     })
 }
 
-/// Starts reading `[from, min(from + window, end))` into the page cache.
-/// Advice only: a failure costs speed, not correctness.
+/// Starts reading `[from, min(from + window, end))` into the page cache,
+/// unless the kernel's own readahead does ([`ReadAhead::Kernel`]). Advice
+/// only: a failure costs speed, not correctness.
 fn read_ahead_window(file: &OwnedFd, from: u64, end: u64) {
-    if from >= end {
+    if from >= end || read_ahead() == ReadAhead::Kernel {
         return;
     }
     let len = (end - from).min(READ_AHEAD_WINDOW_BYTES);

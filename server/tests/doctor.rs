@@ -8,6 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use support::loop_disk::LoopDisk;
 use support::LockedMemory;
 
 fn doctor(log_dir: &Path, overrides: &[&str], memlock: Option<LockedMemory>) -> Output {
@@ -191,4 +192,35 @@ fn a_log_dir_on_tmpfs_fails_the_filesystem_check() {
     let failed = line(&text, "[FAIL]", "filesystem of");
     assert!(failed.contains("tmpfs"), "{failed}");
     assert!(failed.contains("gone at reboot"), "{failed}");
+}
+
+/// The readahead check reads the device that holds the log dir: a loop
+/// device reading ahead 128 KiB is fine (the kernel reads ahead), one
+/// reading ahead 8 MiB is a warning with the fix.
+#[test]
+fn the_devices_readahead_is_reported_with_its_fix() {
+    let Some(disk) = LoopDisk::mount("doctor readahead", 64 * 1024 * 1024) else {
+        return;
+    };
+    let file = disk.read_ahead_kb_file();
+    let before = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, "128").unwrap();
+    let text = stdout(&doctor(disk.path(), &["num.shards=1"], None));
+    let ok = line(&text, "[ ok ]", "readahead for");
+    assert!(
+        ok.contains("reads ahead 128 KiB: the kernel reads segments ahead"),
+        "{ok}"
+    );
+    std::fs::write(&file, "8192").unwrap();
+    let text = stdout(&doctor(disk.path(), &["num.shards=1"], None));
+    std::fs::write(&file, before.trim()).unwrap();
+    let warned = line(&text, "[warn]", "readahead for");
+    assert!(
+        warned.contains("reads ahead 8192 KiB, more than 256"),
+        "{warned}"
+    );
+    assert!(
+        fix_of(&text, "readahead for").contains("read_ahead_kb to at most 256"),
+        "{text}"
+    );
 }

@@ -74,23 +74,15 @@ impl<'a> Records<'a> {
 /// Checks that `bytes` holds exactly `count` well-formed records whose
 /// offset deltas count up from zero, each filled exactly by its fields and
 /// headers: what walking [`Records`] and every record's headers checks,
-/// without building a view of each. A produce checks every record it
-/// appends, and the views were most of that walk's cost (6% of the broker's
-/// samples with 1 MiB batches of 1 KB records).
+/// with the same parsers, without building a view of each. A produce
+/// checks every record it appends, and the views were most of that walk's
+/// cost (5% of the broker's samples with 1 MiB batches of 1 KB records).
 pub(super) fn check_records(bytes: &[u8], count: i32) -> Result<(), BatchError> {
     let count = usize::try_from(count).unwrap_or(0);
     let mut rest = bytes;
     for index in 0..count {
         let malformed = |reason| BatchError::RecordMalformed { index, reason };
-        let mut outer = Cursor { bytes: rest };
-        let length = outer
-            .varint()
-            .ok_or_else(|| malformed("record length varint"))?;
-        let length = usize::try_from(length).map_err(|_| malformed("negative record length"))?;
-        if length > outer.bytes.len() {
-            return Err(malformed("record length past the end of the batch"));
-        }
-        let (body, after) = outer.bytes.split_at(length);
+        let (body, after) = split_record(rest).map_err(malformed)?;
         check_record(body, index).map_err(malformed)?;
         rest = after;
     }
@@ -103,37 +95,72 @@ pub(super) fn check_records(bytes: &[u8], count: i32) -> Result<(), BatchError> 
     Ok(())
 }
 
-/// One record's fields and headers (its length already taken off), in the
-/// order [`Records`] and [`RecordView::headers`] check them.
+/// One record's fields and headers, in the order [`Records`] and
+/// [`RecordView::headers`] check them.
 fn check_record(body: &[u8], index: usize) -> Result<(), &'static str> {
-    let mut cursor = Cursor { bytes: body };
-    let fields = (|| {
-        cursor.byte()?;
-        cursor.varlong()?;
-        let offset_delta = cursor.varint()?;
-        cursor.nullable_bytes()?;
-        cursor.nullable_bytes()?;
-        let headers_count = cursor.varint()?;
-        Some((offset_delta, headers_count))
-    })();
-    let (offset_delta, headers_count) = fields.ok_or("record fields overrun the record length")?;
-    if headers_count < 0 || headers_count as usize > cursor.bytes.len() / 2 {
-        return Err("impossible header count");
-    }
-    if i64::from(offset_delta) != index as i64 {
+    let fields = parse_fields(body)?;
+    if i64::from(fields.offset_delta) != index as i64 {
         return Err("offset delta out of sequence");
     }
-    for _ in 0..headers_count {
-        let header = (|| {
-            cursor.nullable_bytes()??;
-            cursor.nullable_bytes()
-        })();
-        header.ok_or("record header malformed")?;
+    let mut cursor = Cursor {
+        bytes: fields.headers_bytes,
+    };
+    for _ in 0..fields.headers_count {
+        cursor.header().ok_or("record header malformed")?;
     }
     if !cursor.bytes.is_empty() {
         return Err("bytes left after the record's headers");
     }
     Ok(())
+}
+
+/// The record at the front of `bytes` (without its length varint), and
+/// the bytes after it.
+#[inline]
+fn split_record(bytes: &[u8]) -> Result<(&[u8], &[u8]), &'static str> {
+    let mut outer = Cursor { bytes };
+    let length = outer.varint().ok_or("record length varint")?;
+    let length = usize::try_from(length).map_err(|_| "negative record length")?;
+    if length > outer.bytes.len() {
+        return Err("record length past the end of the batch");
+    }
+    Ok(outer.bytes.split_at(length))
+}
+
+/// A record's fields before its headers.
+struct Fields<'a> {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers_count: i32,
+    headers_bytes: &'a [u8],
+}
+
+/// The fields of one record's `body`, its header count checked against
+/// the bytes left for the headers. Always inlined: called, it returns its
+/// fields through memory, 50 instructions more per record of the walk.
+#[inline(always)]
+fn parse_fields(body: &[u8]) -> Result<Fields<'_>, &'static str> {
+    const OVERRUN: &str = "record fields overrun the record length";
+    let mut cursor = Cursor { bytes: body };
+    let _attributes = cursor.byte().ok_or(OVERRUN)?;
+    let timestamp_delta = cursor.varlong().ok_or(OVERRUN)?;
+    let offset_delta = cursor.varint().ok_or(OVERRUN)?;
+    let key = cursor.nullable_bytes().ok_or(OVERRUN)?;
+    let value = cursor.nullable_bytes().ok_or(OVERRUN)?;
+    let headers_count = cursor.varint().ok_or(OVERRUN)?;
+    if headers_count < 0 || headers_count as usize > cursor.bytes.len() / 2 {
+        return Err("impossible header count");
+    }
+    Ok(Fields {
+        timestamp_delta,
+        offset_delta,
+        key,
+        value,
+        headers_count,
+        headers_bytes: cursor.bytes,
+    })
 }
 
 /// A cursor over one record's bytes.
@@ -163,6 +190,14 @@ impl<'a> Cursor<'a> {
         Some(first)
     }
 
+    /// One record header: a key (never null) and a nullable value.
+    #[inline]
+    fn header(&mut self) -> Option<RecordHeaderView<'a>> {
+        let key = self.nullable_bytes()??;
+        let value = self.nullable_bytes()?;
+        Some(RecordHeaderView { key, value })
+    }
+
     /// A length-prefixed byte string; -1 is null.
     #[inline]
     fn nullable_bytes(&mut self) -> Option<Option<&'a [u8]>> {
@@ -187,47 +222,26 @@ impl<'a> Iterator for Records<'a> {
         if self.failed || self.count_left <= 0 {
             return None;
         }
-        let mut outer = Cursor {
-            bytes: self.remaining,
+        let (body, rest) = match split_record(self.remaining) {
+            Ok(split) => split,
+            Err(reason) => return self.malformed(reason),
         };
-        let Some(length) = outer.varint() else {
-            return self.malformed("record length varint");
+        let fields = match parse_fields(body) {
+            Ok(fields) => fields,
+            Err(reason) => return self.malformed(reason),
         };
-        let Ok(length) = usize::try_from(length) else {
-            return self.malformed("negative record length");
-        };
-        if length > outer.bytes.len() {
-            return self.malformed("record length past the end of the batch");
-        }
-        let (body, rest) = outer.bytes.split_at(length);
-        let mut cursor = Cursor { bytes: body };
-        let parsed = (|| {
-            let _attributes = cursor.byte()?;
-            let timestamp_delta = cursor.varlong()?;
-            let offset_delta = cursor.varint()?;
-            let key = cursor.nullable_bytes()?;
-            let value = cursor.nullable_bytes()?;
-            let headers_count = cursor.varint()?;
-            Some((timestamp_delta, offset_delta, key, value, headers_count))
-        })();
-        let Some((timestamp_delta, offset_delta, key, value, headers_count)) = parsed else {
-            return self.malformed("record fields overrun the record length");
-        };
-        if headers_count < 0 || headers_count as usize > cursor.bytes.len() / 2 {
-            return self.malformed("impossible header count");
-        }
         self.remaining = rest;
         self.count_left -= 1;
         self.index += 1;
         Some(Ok(RecordView {
-            offset_delta,
-            timestamp_delta,
-            offset: self.base_offset.plus(i64::from(offset_delta)),
-            timestamp: TimestampMs(self.base_timestamp.0.wrapping_add(timestamp_delta)),
-            key,
-            value,
-            headers_count,
-            headers_bytes: cursor.bytes,
+            offset_delta: fields.offset_delta,
+            timestamp_delta: fields.timestamp_delta,
+            offset: self.base_offset.plus(i64::from(fields.offset_delta)),
+            timestamp: TimestampMs(self.base_timestamp.0.wrapping_add(fields.timestamp_delta)),
+            key: fields.key,
+            value: fields.value,
+            headers_count: fields.headers_count,
+            headers_bytes: fields.headers_bytes,
         }))
     }
 }
@@ -256,12 +270,7 @@ impl<'a> RecordView<'a> {
                 }));
             }
             left -= 1;
-            let header = (|| {
-                let key = cursor.nullable_bytes()??;
-                let value = cursor.nullable_bytes()?;
-                Some(RecordHeaderView { key, value })
-            })();
-            match header {
+            match cursor.header() {
                 Some(header) => Some(Ok(header)),
                 None => {
                     done = true;

@@ -60,9 +60,7 @@ impl LoopDisk {
     pub fn read_ahead_kb_file(&self) -> PathBuf {
         use std::os::unix::fs::MetadataExt;
         let device = std::fs::metadata(&self.mount).unwrap().dev();
-        // glibc's major/minor encoding.
-        let major = ((device >> 32) & 0xffff_f000) | ((device >> 8) & 0xfff);
-        let minor = ((device >> 12) & 0xffff_ff00) | (device & 0xff);
+        let (major, minor) = (nix::sys::stat::major(device), nix::sys::stat::minor(device));
         PathBuf::from(format!(
             "/sys/dev/block/{major}:{minor}/queue/read_ahead_kb"
         ))
