@@ -13,7 +13,11 @@
 //! most the sender's own; elsewhere segment descriptors have readahead off
 //! (`POSIX_FADV_RANDOM`) and the sender reads ahead in windows
 //! (`server/src/sendfile_pool.rs`). docs/operations.md tells operators how
-//! to lower `read_ahead_kb`.
+//! to lower `read_ahead_kb`. Large folios without the large reads were
+//! looked for and not found: a `MADV_HUGEPAGE` mapping's fault fills 2 MiB
+//! folios for a sixth of WILLNEED's CPU but reads 4 MiB at a time, which
+//! doubled a neighbouring producer's latency here (docs/benchmarks.md,
+//! "Cold reads in 2 MiB folios").
 
 use std::path::Path;
 
