@@ -15,9 +15,10 @@
 //! (`server/src/sendfile_pool.rs`). docs/operations.md tells operators how
 //! to lower `read_ahead_kb`. Large folios without the large reads were
 //! looked for and not found: a `MADV_HUGEPAGE` mapping's fault fills 2 MiB
-//! folios for a sixth of WILLNEED's CPU but reads 4 MiB at a time, which
-//! doubled a neighbouring producer's latency here (docs/benchmarks.md,
-//! "Cold reads in 2 MiB folios").
+//! folios (a sixth of WILLNEED's CPU in a micro-benchmark, 0.63 of a cold
+//! consume's broker CPU) but reads 4 MiB at a time, which doubled a
+//! neighbouring producer's median latency here (docs/benchmarks.md, "Cold
+//! reads in 2 MiB folios").
 
 use std::path::Path;
 
